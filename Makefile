@@ -1,0 +1,35 @@
+# homepair: `make run` serves on $(PORT); `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8082
+export PORT
+
+.PHONY: run test lint migrate bench clean
+
+# The stamp files re-install only when a requirements file changes.
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+migrate: $(BIN)/.installed
+	$(BIN)/flask --app wsgi db upgrade
+
+run: migrate
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(BIN)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/ruff format --check app tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

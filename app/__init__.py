@@ -1,0 +1,87 @@
+"""homepair: a self-hosted registration server for Nest, Hue and Ruuvi clients."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import config as config_module
+
+MAX_BODY = 1024 * 1024
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application.
+
+    Settings come from the environment (names in the spec's configuration table), then
+    ``FLASK_*`` variables, then ``config`` (tests pass their settings here). A bad value
+    raises :class:`app.config.ConfigError` naming the variable.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    settings = config_module.load(os.environ, config)
+    app.config.update(settings)
+    app.config.from_prefixed_env()
+    if config:
+        app.config.update({k: v for k, v in config.items() if k not in config_module.KNOWN})
+    _derive(app)
+
+    app.json.sort_keys = False
+    app.json.compact = True
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+    from app import errors, health, models  # noqa: F401  (models: register tables)
+    from app.extensions import db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    limiter.init_app(app)
+    errors.init_app(app)
+
+    from app import hue, mail, nest, ruuvi
+    from app.hue import cli as hue_cli
+    from app.hue import models as _hue_models  # noqa: F401
+    from app.nest import cli as nest_cli
+    from app.ruuvi import models as _ruuvi_models  # noqa: F401
+
+    # Nest first: its static control paths must win over Hue's /api/<username>.
+    app.register_blueprint(health.bp)
+    app.register_blueprint(nest.bp)
+    app.register_blueprint(hue.bp)
+    app.register_blueprint(ruuvi.bp)
+    mail.init_app(app)
+    app.cli.add_command(nest_cli.nest)
+    app.cli.add_command(hue_cli.hue)
+    return app
+
+
+def _derive(app: Flask) -> None:
+    """Settings computed from the environment-level ones."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)
+    url = app.config.get("DATABASE_URL") or "sqlite:///" + os.path.join(
+        app.instance_path, "homepair.db"
+    )
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("sqlite"):
+        # Greenlets queue for connections; SQLite calls never yield, so a modest pool is enough.
+        options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
+        options["connect_args"] = {"timeout": 10}
+    else:
+        options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "pool_pre_ping": True}
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    app.config["RATELIMIT_HEADERS_ENABLED"] = False
+    app.config["RATELIMIT_SWALLOW_ERRORS"] = True
+    app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True

@@ -1,0 +1,135 @@
+"""One place that turns every failure into the answer of the protocol it happened in.
+
+The request path decides the namespace (Nest device, Nest control, Hue, Ruuvi, other); each
+namespace renders the spec's body for 404, 405, 413, 429 and 500. No path ever gets
+Werkzeug's HTML error page or an unplanned 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+from flask_limiter import RateLimitExceeded
+from werkzeug.exceptions import HTTPException
+
+from app import envelopes
+from app.limits import retry_after
+
+log = logging.getLogger(__name__)
+
+NEST_CONTROL_PATHS = ("/api/register", "/api/devices", "/api/registered-devices")
+_NEST_DEVICE_PREFIXES = ("/nest/", "/transport/", "/czfe/", "/passphrase/")
+_NEST_DEVICE_PATHS = ("/nest", "/entry", "/ping", "/passphrase", "/upload", "/transport")
+RUUVI_PATHS = ("/register", "/verify", "/user", "/sessions")
+
+_MESSAGES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+    500: "Internal error",
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere in a request to answer with a ready-made protocol response."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+def namespace_of(path: str) -> str:
+    """Which protocol's envelope answers for ``path``."""
+    bare = path.rstrip("/") or "/"
+    if bare in NEST_CONTROL_PATHS or bare.startswith("/api/registered-devices/"):
+        return "nest-control"
+    if bare == "/api" or bare.startswith("/api/"):
+        return "hue"
+    if bare in _NEST_DEVICE_PATHS or bare.startswith(_NEST_DEVICE_PREFIXES):
+        return "nest-device"
+    if bare in RUUVI_PATHS or bare.startswith("/sessions/"):
+        return "ruuvi"
+    return "other"
+
+
+def hue_address(path: str) -> str:
+    """The Hue resource address of a ``/api…`` path: ``/`` or ``/<rest after username>``."""
+    parts = [p for p in path.split("/") if p]
+    rest = parts[2:]  # drop "api" and the username
+    return "/" + "/".join(rest)
+
+
+def _hue(status: int, path: str) -> Response:
+    address = hue_address(path)
+    if status == 413:
+        item = envelopes.hue_error_item(2, address, "body contains invalid json")
+    elif status == 405:
+        item = envelopes.hue_error_item(
+            4, address, f"method, {request.method}, not available for resource, {address}"
+        )
+    elif status == 404:
+        item = envelopes.hue_error_item(3, address, f"resource, {address}, not available")
+    else:
+        item = envelopes.hue_error_item(901, "/", "internal error, 500")
+    return envelopes.hue_response([item])
+
+
+_RUUVI = {
+    400: ("Bad request", "ER_INVALID", None),
+    404: ("NOT FOUND", "ER_NOT_FOUND", None),
+    405: ("Method not allowed", "ER_INVALID", None),
+    413: ("Request body too large", "ER_INVALID", "ER_INVALID_FORMAT"),
+    429: ("Too many requests", "ER_THROTTLED", None),
+    500: ("Internal error", "ER_INTERNAL", None),
+}
+
+
+def error_response(status: int, headers: dict | None = None) -> Response:
+    """The answer for ``status`` in the envelope of the current request's namespace."""
+    space = namespace_of(request.path)
+    message = _MESSAGES.get(status, _MESSAGES[500] if status >= 500 else _MESSAGES[400])
+    if status == 429:
+        message = "Too many requests"
+    if space == "hue":
+        return _hue(status, request.path)
+    if space == "nest-control":
+        if status == 429:
+            message = "Too many registration attempts"
+        return envelopes.nest_control_response(False, message, status, headers=headers)
+    if space == "ruuvi":
+        error, code, sub = _RUUVI.get(status, _RUUVI[500] if status >= 500 else _RUUVI[400])
+        return envelopes.ruuvi_error_response(status, error, code, sub, headers=headers)
+    return envelopes.nest_error_response(message, status, headers)
+
+
+def init_app(app: Flask) -> None:
+    """Register the app-wide handlers."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return exc.response
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded):
+        return error_response(429, {"Retry-After": str(retry_after(exc))})
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        response = error_response(status)
+        if status == 405 and namespace_of(request.path) == "other" and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        from app.extensions import db
+
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        try:
+            db.session.rollback()
+        except Exception:  # the database itself may be what failed
+            log.exception("rollback failed")
+        return error_response(500)

@@ -1,0 +1,7 @@
+"""Philips Hue bridge API v1: application registration."""
+
+from flask import Blueprint
+
+bp = Blueprint("hue", __name__)
+
+from app.hue import views  # noqa: E402,F401  (routes register on bp)

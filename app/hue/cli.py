@@ -1,0 +1,8 @@
+"""``flask hue …`` commands."""
+
+import click
+
+
+@click.group()
+def hue():
+    """Philips Hue bridge tools."""

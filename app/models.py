@@ -1,0 +1,35 @@
+"""Tables shared by the protocols: small settings and the mail outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+class Setting(db.Model):
+    """A named value every worker and host must agree on (Hue MAC, link-button press…)."""
+
+    __tablename__ = "setting"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class MailOutbox(db.Model):
+    """An e-mail waiting to be sent; written in the transaction that needs it sent."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to_addr: Mapped[str] = mapped_column(String(320), nullable=False)
+    subject: Mapped[str] = mapped_column(String(200), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)  # epoch s
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+    locked_until: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sent_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    given_up: Mapped[bool] = mapped_column(db.Boolean, nullable=False, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

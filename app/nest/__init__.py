@@ -1,0 +1,7 @@
+"""Nest (NoLongerEvil firmware): device transport and control API."""
+
+from flask import Blueprint
+
+bp = Blueprint("nest", __name__)
+
+from app.nest import control, device  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,136 @@
+"""Nest control API: claim an entry key, list and remove devices."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+
+from flask import current_app, request
+
+from app.bodies import json_body
+from app.envelopes import json_response, nest_control_response
+from app.extensions import db, limiter
+from app.limits import count_against_limits, counted, everyone
+from app.nest import bp, service
+from app.pushhub import hub
+from app.routing import add_routes, other_methods
+
+DEFAULT_USER = "homeassistant"
+
+
+def require_control_token(view):
+    """With ``NEST_CONTROL_TOKEN`` set, demand ``Authorization: Bearer <token>``."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        expected = current_app.config["NEST_CONTROL_TOKEN"]
+        if expected:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), expected.encode()
+            ):
+                return nest_control_response(
+                    False, "Unauthorized", 401, headers={"WWW-Authenticate": "Bearer"}
+                )
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+# Failed claims only: the limits are tested before the view and hit after a failure. The
+# web pairing form shares these budgets through the same scope.
+claim_limits = [
+    limiter.shared_limit(
+        lambda: current_app.config["NEST_REGISTER_LIMIT_PER_IP"],
+        scope="nest-register-ip",
+        deduct_when=counted,
+    ),
+    limiter.shared_limit(
+        lambda: current_app.config["NEST_REGISTER_LIMIT_TOTAL"],
+        scope="nest-register-total",
+        key_func=everyone,
+        deduct_when=counted,
+    ),
+]
+
+
+def limited_claims(view):
+    """Apply the failed-claim limits to a view (the auth check stays outside them)."""
+    for decorate in reversed(claim_limits):
+        view = decorate(view)
+    return view
+
+
+def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
+    """Validate and claim; ``(status, success, message, serial)``.
+
+    Failures are counted against the claim limits; a success commits, then wakes the
+    devices whose buckets changed.
+    """
+    try:
+        code, user_id = service.validate_claim(body)
+    except service.ClaimError as exc:
+        count_against_limits()
+        return 400, False, str(exc), None
+    serial, wake = service.claim(code, user_id)
+    if serial is None:
+        db.session.rollback()
+        count_against_limits()
+        return 200, False, "Invalid, expired, or already claimed entry key", None
+    db.session.commit()
+    hub.publish(wake)
+    return 200, True, f"Device {serial} registered to {user_id}", serial
+
+
+@require_control_token
+@limited_claims
+def register():
+    """``POST /api/register``: claim the code on a thermostat's screen for a user."""
+    status, success, message, serial = claim_and_wake(json_body())
+    return nest_control_response(success, message, status, serial=serial)
+
+
+@require_control_token
+def devices():
+    """``GET /api/devices``: every known device with owner and held subscribes."""
+    user_id = request.args.get("userId")
+    listing = service.list_devices(user_id, hub.count)
+    return json_response({"devices": listing, "total": len(listing)})
+
+
+@require_control_token
+def registered_devices():
+    """``GET /api/registered-devices``: a user's devices, newest first."""
+    user_id = request.args.get("userId", DEFAULT_USER)
+    return json_response(service.registered_devices(user_id))
+
+
+@require_control_token
+def delete_registered_device(serial: str):
+    """``DELETE /api/registered-devices/<serial>``: the user gives a device up."""
+    if not service.SERIAL_PATH_RE.fullmatch(serial):
+        return nest_control_response(False, "Invalid device serial format", 400)
+    user_id = request.args.get("userId", DEFAULT_USER)
+    deleted, wake = service.unregister(serial, user_id)
+    if not deleted:
+        db.session.rollback()
+        return nest_control_response(False, f"Device {serial} not found")
+    db.session.commit()
+    hub.publish(wake)
+    return nest_control_response(True, f"Device {serial} deleted")
+
+
+def method_not_allowed(**_):
+    """Wrong method on a control path (also keeps Hue's ``/api/<username>`` off these paths)."""
+    return nest_control_response(False, "Method not allowed", 405)
+
+
+_ROUTES = (
+    ("/api/register", register, ("POST",)),
+    ("/api/devices", devices, ("GET",)),
+    ("/api/registered-devices", registered_devices, ("GET",)),
+    ("/api/registered-devices/<path:serial>", delete_registered_device, ("DELETE",)),
+)
+for _path, _view, _methods in _ROUTES:
+    add_routes(bp, (_path,), _view, _methods)
+    add_routes(bp, (_path,), method_not_allowed, other_methods(_methods))

@@ -1,0 +1,223 @@
+"""Nest device endpoints: entry, passphrase, subscribe (long-poll), put, ping, upload."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Response, current_app, request
+
+from app.bodies import json_body
+from app.clock import now_ms
+from app.envelopes import json_bytes, json_response, nest_error_response, nest_objects
+from app.errors import ApiError
+from app.extensions import db
+from app.nest import bp, service
+from app.pushhub import hub
+from app.routing import add_routes
+
+TRANSPORT = ("/nest/transport", "/transport")
+SUBSCRIBE = ("/nest/transport/<version>/subscribe", "/transport/<version>/subscribe", "/czfe/<version>/subscribe")
+PUT = (
+    "/nest/transport/put",
+    "/transport/put",
+    "/czfe/put",
+    "/nest/transport/<version>/put",
+    "/transport/<version>/put",
+    "/czfe/<version>/put",
+)
+
+
+def _serial() -> str:
+    serial = service.identify_serial(request.headers, request.args)
+    if serial is None:
+        raise ApiError(nest_error_response("Device serial required", 400))
+    service.touch_device(serial)
+    return serial
+
+
+def _json_object() -> dict:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(nest_error_response("Invalid JSON", 400))
+    return body
+
+
+def standard_headers() -> dict:
+    """Headers the firmware reads on subscribe and put answers."""
+    return {
+        "X-nl-service-timestamp": str(now_ms()),
+        "X-nl-suspend-time-max": str(current_app.config["NEST_SUSPEND_TIME_MAX"]),
+        "X-nl-defer-device-window": "15",
+    }
+
+
+def _objects(items: list[dict]) -> bytes:
+    return json_bytes(nest_objects.dump({"objects": items}))
+
+
+def _origin() -> str:
+    configured = current_app.config["NEST_API_ORIGIN"]
+    if configured:
+        return configured
+    host = request.host
+    # The firmware needs the port spelled out (wake-on-LAN), so add the default one.
+    if not host.endswith("]") and ":" in host.rsplit("]", 1)[-1]:
+        return f"{request.scheme}://{host}"
+    port = 443 if request.scheme == "https" else 80
+    return f"{request.scheme}://{host}:{port}"
+
+
+def entry():
+    """Service discovery: where the firmware finds every other endpoint."""
+    o = _origin()
+    return json_response(
+        {
+            "czfe_url": f"{o}/nest/transport",
+            "transport_url": f"{o}/nest/transport",
+            "direct_transport_url": f"{o}/nest/transport",
+            "passphrase_url": f"{o}/nest/passphrase",
+            "ping_url": f"{o}/nest/transport",
+            "pro_info_url": f"{o}/nest/pro_info",
+            "weather_url": f"{o}/nest/weather/v1?query=",
+            "upload_url": f"{o}/nest/upload",
+            "software_update_url": "",
+            "server_version": "1.0.0",
+            "tier_name": "local",
+        }
+    )
+
+
+def passphrase():
+    """The device's entry key, re-served while pending."""
+    serial = _serial()
+    issued = service.entry_key(serial)
+    db.session.commit()
+    if issued is None:
+        return nest_error_response("Entry key service unavailable", 503)
+    code, expires = issued
+    return json_response({"value": code, "expires": expires})
+
+
+def passphrase_status():
+    """Whether the device's newest key is pending or claimed."""
+    serial = _serial()
+    body = service.key_status(serial)
+    db.session.commit()
+    return json_response(body)
+
+
+def ping():
+    """Liveness for the firmware."""
+    return json_response({"status": "ok", "timestamp": now_ms()})
+
+
+def upload():
+    """Log uploads are accepted and dropped."""
+    request.get_data()  # read (and size-check) the body so keep-alive stays clean
+    return json_response({"status": "ok"})
+
+
+def transport(version: str | None = None):
+    """Subscribe: immediate answer, or a chunked long-poll held until a push or timeout."""
+    if request.method == "GET":
+        return nest_error_response("Not found", 404)
+    started = time.monotonic()
+    serial = _serial()
+    body = _json_object()
+    subscription = service.Subscription(serial, service.parse_listed(body))
+    items = subscription.immediate()
+    chunked = body.get("chunked") is True
+    headers = standard_headers()
+    if service.wants_immediate_action(items) and chunked:
+        headers["X-nl-disable-defer-window"] = "60"
+    if not chunked:
+        service.record_sent(serial, items)
+        db.session.commit()
+        return Response(_objects(items), headers=headers, mimetype="application/json")
+    db.session.commit()
+    app = current_app._get_current_object()
+    if items:
+        return _stream(app, _once(app, serial, items), headers)
+    if hub.count(serial) >= service.MAX_HELD_PER_DEVICE:
+        return _stream(app, iter([_objects([])]), headers)
+    waiter = hub.waiter(serial)
+    try:
+        # Registered first, then re-checked: a claim committed in between is not missed.
+        items = subscription.updates()
+        db.session.commit()
+    except Exception:
+        waiter.close()
+        raise
+    if items:
+        waiter.close()
+        return _stream(app, _once(app, serial, items), headers)
+    hold = max(1, current_app.config["NEST_SUSPEND_TIME_MAX"] - 10)
+    response = _stream(app, _hold(app, subscription, waiter, started + hold), headers)
+    response.call_on_close(waiter.close)
+    return response
+
+
+def _stream(app, body, headers) -> Response:
+    # No Content-Length: gunicorn sends the body chunked, one HTTP chunk per yield.
+    return Response(body, headers=headers, mimetype="application/json")
+
+
+def _once(app, serial: str, items: list[dict]):
+    yield _objects(items)
+    with app.app_context():
+        service.record_sent(serial, items)
+        db.session.commit()
+
+
+def _hold(app, subscription: service.Subscription, waiter, deadline: float):
+    """Hold the connection (no DB session), pushing owner buckets as wake-ups arrive."""
+    try:
+        yield b""  # flush status and headers now; the device may sleep meanwhile
+        batch_until = None
+        while True:
+            limit = deadline if batch_until is None else min(deadline, batch_until)
+            remaining = limit - time.monotonic()
+            if remaining <= 0 or not waiter.wait(remaining):
+                return
+            waiter.clear()
+            with app.app_context():
+                items = subscription.updates()
+                db.session.commit()
+            if not items:
+                continue
+            yield _objects(items)
+            with app.app_context():
+                service.record_sent(subscription.serial, items)
+                db.session.commit()
+            batch_until = time.monotonic() + service.BATCH_WINDOW_SECONDS
+    finally:
+        waiter.close()
+
+
+def put():
+    """Device writes; conflicts are reported per object, values never echoed."""
+    serial = _serial()
+    items = service.put(serial, _json_object())
+    db.session.commit()
+    return Response(_objects(items), headers=standard_headers(), mimetype="application/json")
+
+
+def put_versioned(version: str):
+    """``/nest/transport/<version>/put``."""
+    return put()
+
+
+def subscribe_versioned(version: str):
+    """``/nest/transport/<version>/subscribe``."""
+    return transport(version)
+
+
+add_routes(bp, ("/nest/entry", "/entry"), entry, ("GET", "POST"))
+add_routes(bp, ("/nest/passphrase", "/passphrase"), passphrase, ("GET",))
+add_routes(bp, ("/nest/passphrase/status", "/passphrase/status"), passphrase_status, ("GET",))
+add_routes(bp, ("/nest/ping", "/ping"), ping, ("GET",))
+add_routes(bp, ("/nest/upload", "/upload"), upload, ("POST",))
+add_routes(bp, TRANSPORT, transport, ("GET", "POST"))
+add_routes(bp, SUBSCRIBE, subscribe_versioned, ("POST",))
+add_routes(bp, PUT[:3], put, ("POST",))
+add_routes(bp, PUT[3:], put_versioned, ("POST",))

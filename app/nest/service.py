@@ -1,0 +1,628 @@
+"""Nest logic: device identity, entry keys, buckets, subscribe/put rules, claims.
+
+Views call these functions and turn their results into wire answers. Everything that must
+survive a restart is in the database; callers commit, then publish wake-ups.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from app.clock import now_ms
+from app.dbutil import insert_ignore
+from app.extensions import db
+from app.nest.models import NestBucket, NestDevice, NestEntryKey, NestLastSent, NestOwnership
+
+ENTRY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+ENTRY_LENGTH = 7
+ENTRY_TRIES = 20
+MAX_HELD_PER_DEVICE = 100
+BATCH_WINDOW_SECONDS = 3.0
+MAX_KEY_LENGTH = 255
+BUCKET_TYPES = frozenset(
+    "device shared structure schedule custom_schedule user topaz demand_response "
+    "demand_response_event where kryptonite diagnostics device_alert_dialog servicegroup link "
+    "message tuneups utility diamond_sensor_config diamond_sensor_event rate_plan tou "
+    "demand_charge demand_charge_event hvac_partner rcs_settings cloud_algo occupancy".split()
+)
+# A pushed value with one of these makes the firmware act at once rather than defer.
+TARGET_FIELDS = (
+    "target_temperature",
+    "target_temperature_high",
+    "target_temperature_low",
+    "target_temperature_type",
+    "hvac_mode",
+)
+_CODE_RE = re.compile(r"[A-Z0-9]{7}")
+_NOT_SERIAL = re.compile(r"[^A-Za-z0-9]")
+SERIAL_PATH_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+# --- identity ------------------------------------------------------------------------------
+
+
+def _dot_rule(text: str) -> str:
+    if "." in text:
+        parts = text.split(".")
+        return parts[1] or parts[0]
+    return text
+
+
+def sanitize_serial(text: str) -> str | None:
+    """Keep ``[A-Za-z0-9]``, upper-case; None when fewer than 10 characters remain."""
+    serial = _NOT_SERIAL.sub("", text).upper()
+    return serial if len(serial) >= 10 else None
+
+
+def _basic_username(header: str) -> str | None:
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    if ":" not in decoded:
+        return None
+    return _dot_rule(decoded.split(":", 1)[0])
+
+
+def identify_serial(headers, args, path_serial: str | None = None) -> str | None:
+    """The device serial from the request, by the spec's ordered sources (§2)."""
+    candidates: list[str | None] = []
+    auth = headers.get("Authorization")
+    candidates.append(_basic_username(auth) if auth else None)
+    client_id = headers.get("X-nl-client-id")
+    candidates.append(_dot_rule(client_id) if client_id else None)
+    candidates.append(headers.get("X-nl-device-id"))
+    candidates.append(headers.get("X-NL-Device-Serial"))
+    candidates.append(args.get("serial"))
+    candidates.append(path_serial)
+    for candidate in candidates:
+        if candidate:
+            serial = sanitize_serial(candidate)
+            if serial:
+                return serial
+    return None
+
+
+def touch_device(serial: str) -> None:
+    """Record that ``serial`` was seen now (first sight sets ``createdAt``)."""
+    now = now_ms()
+    if insert_ignore(NestDevice, serial=serial, created_at=now, last_seen=now):
+        return
+    # At most one write per second per device.
+    db.session.execute(
+        update(NestDevice)
+        .where(NestDevice.serial == serial, NestDevice.last_seen < now - now % 1000)
+        .values(last_seen=now)
+    )
+
+
+# --- entry keys ----------------------------------------------------------------------------
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(ENTRY_ALPHABET) for _ in range(ENTRY_LENGTH))
+
+
+def _live_key(serial: str, now: int) -> NestEntryKey | None:
+    return db.session.execute(
+        select(NestEntryKey).where(
+            NestEntryKey.serial == serial,
+            NestEntryKey.claimed_by.is_(None),
+            NestEntryKey.expires_at > now,
+        )
+    ).scalar_one_or_none()
+
+
+def entry_key(serial: str) -> tuple[str, int] | None:
+    """The serial's live entry key as ``(code, expires_ms)``, issuing one if needed.
+
+    None when no free code was found in 20 tries. Also clears the device's last-sent
+    records: a device asking for a key is on its pairing screen and must be re-sent its
+    owner buckets. The caller commits.
+    """
+    now = now_ms()
+    db.session.execute(delete(NestLastSent).where(NestLastSent.serial == serial))
+    key = _live_key(serial, now)
+    if key is not None:
+        return key.code, key.expires_at
+    # Older keys go; a live pending one that a concurrent poll just made stays, and the
+    # pending-serial index then hands this request that key instead of a second one.
+    db.session.execute(
+        delete(NestEntryKey).where(
+            NestEntryKey.serial == serial,
+            (NestEntryKey.claimed_by.is_not(None)) | (NestEntryKey.expires_at <= now),
+        )
+    )
+    expires = now + current_app.config["NEST_ENTRY_KEY_TTL_SECONDS"] * 1000
+    for _ in range(ENTRY_TRIES):
+        code = _new_code()
+        if insert_ignore(NestEntryKey, code=code, serial=serial, created_at=now, expires_at=expires):
+            return code, expires
+        # Either the code is pending elsewhere, or a concurrent poll of this serial won.
+        key = _live_key(serial, now)
+        if key is not None:
+            return key.code, key.expires_at
+    return None
+
+
+def key_status(serial: str) -> dict:
+    """The body of ``/nest/passphrase/status`` for the serial's newest key."""
+    key = db.session.execute(
+        select(NestEntryKey)
+        .where(NestEntryKey.serial == serial)
+        .order_by(NestEntryKey.created_at.desc(), NestEntryKey.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if key is None:
+        return {"status": "no_key", "claimed": False, "message": "No entry key found for this device"}
+    if key.claimed_by is not None:
+        return {
+            "status": "claimed",
+            "claimed": True,
+            "claimedBy": key.claimed_by,
+            "claimedAt": key.claimed_at,
+        }
+    return {"status": "pending", "claimed": False, "expiresAt": key.expires_at}
+
+
+# --- buckets -------------------------------------------------------------------------------
+
+
+def dumps(value: dict) -> str:
+    """Bucket value as stored: compact JSON text, key order kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def wire(bucket: NestBucket, with_value: bool = True) -> dict:
+    """A bucket in wire order (object_revision, object_timestamp, object_key, value)."""
+    item: dict[str, Any] = {
+        "object_revision": bucket.object_revision,
+        "object_timestamp": bucket.object_timestamp,
+        "object_key": bucket.object_key,
+    }
+    if with_value:
+        item["value"] = json.loads(bucket.value)
+    return item
+
+
+def _get_bucket(serial: str, key: str) -> NestBucket | None:
+    return db.session.execute(
+        select(NestBucket)
+        .where(NestBucket.serial == serial, NestBucket.object_key == key)
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
+def _bucket_for_write(
+    serial: str, key: str, initial: dict, now: int | None = None
+) -> tuple[NestBucket, bool]:
+    """The bucket, created with ``initial`` at revision 1 if missing; (bucket, created)."""
+    bucket = _get_bucket(serial, key)
+    if bucket is not None:
+        return bucket, False
+    now = now or now_ms()
+    created = insert_ignore(
+        NestBucket,
+        serial=serial,
+        object_key=key,
+        object_revision=1,
+        object_timestamp=now,
+        value=dumps(initial),
+    )
+    return _get_bucket(serial, key), bool(created)
+
+
+def server_write(
+    serial: str, key: str, value: dict, force: bool = False, now: int | None = None
+) -> NestBucket:
+    """Store ``value`` as a server write: rev + 1, ts = max(now, old ts + 1).
+
+    Unchanged values keep their version unless ``force`` (re-pairing re-sends buckets).
+    One claim passes one ``now`` so the buckets it writes share a timestamp.
+    """
+    now = now or now_ms()
+    bucket, created = _bucket_for_write(serial, key, value, now)
+    if created:
+        return bucket
+    if force or json.loads(bucket.value) != value:
+        bucket.object_revision += 1
+        bucket.object_timestamp = max(now, bucket.object_timestamp + 1)
+        bucket.value = dumps(value)
+    return bucket
+
+
+def _value(bucket: NestBucket | None) -> dict:
+    return json.loads(bucket.value) if bucket is not None else {}
+
+
+# --- owners --------------------------------------------------------------------------------
+
+
+def structure_id(user_id: str) -> str:
+    """``user_`` prefix dropped; the user id itself if that leaves nothing."""
+    stripped = user_id[5:] if user_id.startswith("user_") else user_id
+    return stripped or user_id
+
+
+def owner_keys(user_id: str) -> tuple[str, str]:
+    """The owner bucket keys of a device owned by ``user_id``: user first, then structure."""
+    return f"user.{user_id}", f"structure.{structure_id(user_id)}"
+
+
+def owner_of(serial: str) -> str | None:
+    """The user owning ``serial``, if any."""
+    return db.session.execute(
+        select(NestOwnership.user_id).where(NestOwnership.serial == serial)
+    ).scalar_one_or_none()
+
+
+def devices_of(user_id: str) -> list[str]:
+    """Serials ``user_id`` owns, by ownership creation, then serial."""
+    return list(
+        db.session.execute(
+            select(NestOwnership.serial)
+            .where(NestOwnership.user_id == user_id)
+            .order_by(NestOwnership.created_at, NestOwnership.serial)
+        ).scalars()
+    )
+
+
+def _initial_owner_value(key: str, user_id: str) -> dict:
+    if key.startswith("user."):
+        return {"name": user_id}
+    return {"name": "Home", "devices": devices_of(user_id)}
+
+
+def last_sent(serial: str) -> dict[str, int]:
+    """The device's last-sent records as ``{object_key: ts}``."""
+    rows = db.session.execute(
+        select(NestLastSent.object_key, NestLastSent.object_timestamp).where(
+            NestLastSent.serial == serial
+        )
+    )
+    return {key: ts for key, ts in rows}
+
+
+def record_sent(serial: str, items: list[dict]) -> None:
+    """Raise the last-sent record of each current owner bucket in ``items``."""
+    user_id = owner_of(serial)
+    if user_id is None:
+        return
+    keys = owner_keys(user_id)
+    for item in items:
+        key, ts = item["object_key"], item["object_timestamp"]
+        if key not in keys:
+            continue
+        if not insert_ignore(NestLastSent, serial=serial, object_key=key, object_timestamp=ts):
+            db.session.execute(
+                update(NestLastSent)
+                .where(
+                    NestLastSent.serial == serial,
+                    NestLastSent.object_key == key,
+                    NestLastSent.object_timestamp < ts,
+                )
+                .values(object_timestamp=ts)
+            )
+
+
+# --- subscribe -----------------------------------------------------------------------------
+
+
+@dataclass
+class Listed:
+    """A bucket the device listed in its subscribe."""
+
+    key: str
+    revision: int
+    timestamp: int
+    value: dict | None
+
+
+def _as_int(raw: Any) -> int:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
+
+
+def _entries(body: dict) -> list:
+    objects = body.get("objects")
+    if isinstance(objects, list):
+        return objects
+    return [
+        v for k, v in body.items() if k in BUCKET_TYPES and isinstance(v, dict) and "object_key" in v
+    ]
+
+
+def parse_listed(body: dict) -> list[Listed]:
+    """The buckets a subscribe body lists, in request order (§4.1)."""
+    listed = []
+    for entry in _entries(body):
+        if not isinstance(entry, dict):
+            continue
+        key = entry.get("object_key")
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+            continue
+        value = entry.get("value")
+        listed.append(
+            Listed(
+                key,
+                _as_int(entry.get("object_revision")),
+                _as_int(entry.get("object_timestamp")),
+                value if isinstance(value, dict) else None,
+            )
+        )
+    return listed
+
+
+@dataclass
+class Subscription:
+    """What one subscribe request knows: the basis for deciding what is new to it."""
+
+    serial: str
+    listed: list[Listed]
+    # Owner-bucket timestamps this connection is known to have: listed ts, else the
+    # last-sent snapshot taken when the request began, raised by what it sent.
+    known: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.known = last_sent(self.serial)
+        self.known.update({item.key: item.timestamp for item in self.listed})
+
+    def immediate(self) -> list[dict]:
+        """Apply §4.2 to the listed buckets, then the owner rule; the objects to send now."""
+        out = [
+            wire(bucket) for bucket in (self._apply(item) for item in self.listed) if bucket is not None
+        ]
+        user_id = owner_of(self.serial)
+        if user_id is not None:
+            listed_keys = {item.key for item in self.listed}
+            for key in owner_keys(user_id):
+                if key in listed_keys:
+                    continue
+                bucket, _ = _bucket_for_write(self.serial, key, _initial_owner_value(key, user_id))
+                if bucket.object_timestamp > self.known.get(key, 0):
+                    out.append(wire(bucket))
+        self.sent(out)
+        return out
+
+    def _apply(self, item: Listed) -> NestBucket | None:
+        stored = _get_bucket(self.serial, item.key)
+        if item.value is not None and item.revision == 0 and item.timestamp == 0:
+            return server_write(self.serial, item.key, {**_value(stored), **item.value})
+        if stored is not None and stored.object_timestamp > 0 and (
+            item.timestamp == 0 or stored.object_timestamp > item.timestamp
+        ):
+            return stored
+        if item.value is not None and item.timestamp > (stored.object_timestamp if stored else 0):
+            merged = dumps({**_value(stored), **item.value})
+            if stored is None:
+                insert_ignore(
+                    NestBucket,
+                    serial=self.serial,
+                    object_key=item.key,
+                    object_revision=item.revision,
+                    object_timestamp=item.timestamp,
+                    value=merged,
+                )
+            else:
+                stored.object_revision = item.revision
+                stored.object_timestamp = item.timestamp
+                stored.value = merged
+        return None
+
+    def updates(self) -> list[dict]:
+        """Owner buckets newer than this connection knows (after a wake-up)."""
+        user_id = owner_of(self.serial)
+        if user_id is None:
+            return []
+        out = []
+        for key in owner_keys(user_id):
+            bucket = db.session.execute(
+                select(NestBucket).where(NestBucket.serial == self.serial, NestBucket.object_key == key)
+            ).scalar_one_or_none()
+            if bucket is not None and bucket.object_timestamp > self.known.get(key, 0):
+                out.append(wire(bucket))
+        self.sent(out)
+        return out
+
+    def sent(self, items: list[dict]) -> None:
+        """Note what this connection is about to have (raises ``known``)."""
+        for item in items:
+            key, ts = item["object_key"], item["object_timestamp"]
+            if ts > self.known.get(key, 0):
+                self.known[key] = ts
+
+
+def wants_immediate_action(items: list[dict]) -> bool:
+    """True when a sent value carries a target temperature or HVAC mode."""
+    return any(isinstance(i.get("value"), dict) and any(f in i["value"] for f in TARGET_FIELDS) for i in items)
+
+
+# --- put -----------------------------------------------------------------------------------
+
+_PUT_META = ("object_key", "base_object_revision", "if_object_revision")
+
+
+def _put_entries(body: dict) -> list[tuple[Any, Any, Any]]:
+    """``(object_key, value, if_object_revision)`` per object, in order."""
+    objects = body.get("objects")
+    if isinstance(objects, list):
+        return [
+            (o.get("object_key"), o.get("value"), o.get("if_object_revision"))
+            for o in objects
+            if isinstance(o, dict)
+        ]
+    out = []
+    for name, obj in body.items():
+        if name == "session" or not isinstance(obj, dict) or "object_key" not in obj:
+            continue
+        value = {k: v for k, v in obj.items() if k not in _PUT_META}
+        out.append((obj.get("object_key"), value, obj.get("if_object_revision")))
+    return out
+
+
+def put(serial: str, body: dict) -> list[dict]:
+    """Apply a put (§5); the response items (never the value). The caller commits."""
+    items = []
+    for key, value, if_revision in _put_entries(body):
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+            continue
+        if not isinstance(value, dict) or not value:
+            continue
+        stored = _get_bucket(serial, key)
+        if if_revision is not None and if_revision != (stored.object_revision if stored else 0):
+            items.append(
+                {
+                    "object_revision": stored.object_revision if stored else 0,
+                    "object_timestamp": stored.object_timestamp if stored else 0,
+                    "object_key": key,
+                }
+            )
+            continue
+        bucket = server_write(serial, key, {**_value(stored), **value})
+        items.append(wire(bucket, with_value=False))
+    record_sent(serial, items)
+    return items
+
+
+# --- claims and ownership ------------------------------------------------------------------
+
+
+class ClaimError(ValueError):
+    """A malformed claim request; ``message`` is the control API's text."""
+
+
+def validate_claim(body: Any) -> tuple[str, str]:
+    """Rows 3–6 of the register table; returns ``(code, user_id)`` normalised."""
+    if not isinstance(body, dict):
+        raise ClaimError("Invalid JSON")
+    code, user_id = body.get("code"), body.get("userId")
+    if code in (None, "") or user_id in (None, ""):
+        raise ClaimError("Missing required fields: code, userId")
+    if not isinstance(code, str) or not _CODE_RE.fullmatch(code.strip().upper()):
+        raise ClaimError("Invalid entry code format. Must be exactly 7 alphanumeric characters.")
+    if not isinstance(user_id, str) or len(user_id) > 64 or not user_id.isprintable():
+        raise ClaimError("Invalid userId")
+    return code.strip().upper(), user_id
+
+
+def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
+    """Claim a live entry key for ``user_id`` (§6, steps 1–4).
+
+    Returns ``(serial, serials_to_wake)``; serial is None when no live key matched or a
+    concurrent claim won. The caller commits, then wakes.
+    """
+    now = now_ms()
+    key = db.session.execute(
+        select(NestEntryKey.id, NestEntryKey.serial).where(
+            NestEntryKey.code == code,
+            NestEntryKey.claimed_by.is_(None),
+            NestEntryKey.expires_at > now,
+        )
+    ).first()
+    if key is None:
+        return None, set()
+    won = db.session.execute(
+        update(NestEntryKey)
+        .where(
+            NestEntryKey.id == key.id,
+            NestEntryKey.claimed_by.is_(None),
+            NestEntryKey.expires_at > now,
+        )
+        .values(claimed_by=user_id, claimed_at=now)
+    ).rowcount
+    if won != 1:
+        return None, set()
+    serial = key.serial
+    previous = owner_of(serial)
+    if previous is None:
+        if not insert_ignore(NestOwnership, serial=serial, user_id=user_id, created_at=now):
+            previous = owner_of(serial)
+    if previous is not None and previous != user_id:
+        db.session.execute(
+            update(NestOwnership)
+            .where(NestOwnership.serial == serial)
+            .values(user_id=user_id, created_at=now)
+        )
+    user_key, structure_key = owner_keys(user_id)
+    user_value = {**_value(_get_bucket(serial, user_key)), "name": user_id}
+    server_write(serial, user_key, user_value, force=True, now=now)
+    devices = devices_of(user_id)
+    current = _get_bucket(serial, structure_key)
+    base = _value(current) if current is not None else {"name": "Home"}
+    server_write(serial, structure_key, {**base, "devices": devices}, force=True, now=now)
+    wake = {serial}
+    wake |= _sync_structures(user_id, exclude=serial, now=now)
+    if previous is not None and previous != user_id:
+        wake |= _sync_structures(previous, now=now)
+    return serial, wake
+
+
+def _sync_structures(user_id: str, exclude: str | None = None, now: int | None = None) -> set[str]:
+    """Give each device of ``user_id`` the current ``devices`` list (write only if changed)."""
+    devices = devices_of(user_id)
+    key = owner_keys(user_id)[1]
+    for serial in devices:
+        if serial == exclude:
+            continue
+        current = _get_bucket(serial, key)
+        base = _value(current) if current is not None else {"name": "Home"}
+        server_write(serial, key, {**base, "devices": devices}, now=now)
+    return set(devices)
+
+
+def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
+    """Remove ``user_id``'s ownership of a device (§7.3); ``(deleted, serials_to_wake)``."""
+    serial = sanitize_serial(serial_text)
+    if serial is None:
+        return False, set()
+    removed = db.session.execute(
+        delete(NestOwnership).where(NestOwnership.serial == serial, NestOwnership.user_id == user_id)
+    ).rowcount
+    if not removed:
+        return False, set()
+    return True, _sync_structures(user_id) | {serial}
+
+
+# --- listings ------------------------------------------------------------------------------
+
+
+def list_devices(user_id: str | None, held_count) -> list[dict]:
+    """Every known device (or ``user_id``'s), newest first, for ``GET /api/devices``."""
+    query = select(NestDevice, NestOwnership.user_id).outerjoin(
+        NestOwnership, NestOwnership.serial == NestDevice.serial
+    )
+    if user_id is not None:
+        query = query.where(NestOwnership.user_id == user_id)
+    query = query.order_by(NestDevice.created_at.desc(), NestDevice.serial)
+    return [
+        {
+            "serial": device.serial,
+            "userId": owner,
+            "paired": owner is not None,
+            "lastSeen": device.last_seen,
+            "subscriptions": held_count(device.serial),
+            "createdAt": device.created_at,
+        }
+        for device, owner in db.session.execute(query)
+    ]
+
+
+def registered_devices(user_id: str) -> list[dict]:
+    """``user_id``'s devices, newest ownership first."""
+    rows = db.session.execute(
+        select(NestOwnership.serial, NestOwnership.created_at)
+        .where(NestOwnership.user_id == user_id)
+        .order_by(NestOwnership.created_at.desc(), NestOwnership.serial)
+    )
+    return [{"serial": serial, "createdAt": created} for serial, created in rows]

@@ -1,0 +1,32 @@
+"""Route registration helpers shared by the protocol blueprints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from flask import Blueprint
+
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def add_routes(
+    bp: Blueprint, paths: Iterable[str], view: Callable, methods: Iterable[str], slash: bool = True
+) -> None:
+    """Register ``view`` on every path, each also with one trailing slash when ``slash``."""
+    methods = list(methods)
+    for path in paths:
+        variants = (path, path + "/") if slash and not path.endswith("/") else (path,)
+        for rule in variants:
+            bp.add_url_rule(
+                rule,
+                endpoint=view.__name__,
+                view_func=view,
+                methods=methods,
+                provide_automatic_options=False,
+            )
+
+
+def other_methods(allowed: Iterable[str]) -> list[str]:
+    """The methods a route does not serve (to answer them with the protocol's 405)."""
+    allowed = set(allowed) | ({"HEAD"} if "GET" in allowed else set())
+    return [m for m in ALL_METHODS if m not in allowed]

@@ -1,0 +1,47 @@
+"""Ruuvi tables: users, hashed e-mail codes and hashed access tokens. Times in epoch seconds."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+class RuuviUser(db.Model):
+    """An account, keyed by its lower-cased e-mail."""
+
+    __tablename__ = "ruuvi_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_key: Mapped[str] = mapped_column(String(254), nullable=False, unique=True)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)  # as first given
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class RuuviCode(db.Model):
+    """An e-mailed verification code, stored only as HMAC-SHA256(SECRET_KEY, code)."""
+
+    __tablename__ = "ruuvi_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hmac: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    email_key: Mapped[str] = mapped_column(String(254), nullable=False)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)  # as given
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RuuviToken(db.Model):
+    """One sign-in session; the token itself is stored only as its SHA-256."""
+
+    __tablename__ = "ruuvi_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ruuvi_user.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_accessed: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -1,0 +1,1 @@
+"""Ruuvi views (thin: the logic lives in app.ruuvi.service)."""

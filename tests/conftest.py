@@ -1,0 +1,68 @@
+"""Fixtures: an app on a fresh database per test, its clients, and live gunicorn servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.extensions import db, limiter
+from tests.live import LiveServer
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The app on a fresh SQLite file (tables from the models; migrations are tested apart)."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+            "SECRET_KEY": "test-secret",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    limiter.reset()
+    yield app
+    limiter.reset()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """Flask CLI runner."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: ``start_server(workers=1, **env)`` → a started :class:`LiveServer`.
+
+    Each server gets a fresh migrated database unless ``DATABASE_URL`` is given; all are
+    stopped when the test ends.
+    """
+    servers: list[LiveServer] = []
+
+    def start(workers: int = 1, **env) -> LiveServer:
+        server = LiveServer(tmp_path, workers=workers, **env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """One default server shared by a test module (tests use unique serials/usernames)."""
+    server = LiveServer(tmp_path_factory.mktemp("live")).start()
+    yield server
+    server.stop()

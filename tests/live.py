@@ -1,0 +1,135 @@
+"""Real gunicorn servers for tests where timing, held connections or raw bytes matter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# Variables of the spec that must not leak from the developer's shell into a test server.
+from app.config import KNOWN  # noqa: E402
+
+_template_db: Path | None = None
+
+
+def free_port() -> int:
+    """An unused loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**overrides) -> dict:
+    """The test process's environment without homepair settings, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if k not in KNOWN and not k.startswith("GUNICORN")}
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+def template_database() -> Path:
+    """A SQLite file migrated once per test session with ``flask db upgrade``."""
+    global _template_db
+    if _template_db is None:
+        folder = Path(tempfile.mkdtemp(prefix="homepair-template-"))
+        path = folder / "template.db"
+        env = clean_env(DATABASE_URL=f"sqlite:///{path}", SECRET_KEY="template")
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        _template_db = path
+    return _template_db
+
+
+def fresh_sqlite_url(folder: Path) -> str:
+    """A copy of the migrated template database in ``folder``."""
+    target = folder / f"homepair-{time.monotonic_ns()}.db"
+    shutil.copy(template_database(), target)
+    return f"sqlite:///{target}"
+
+
+class LiveServer:
+    """gunicorn with the gevent worker, started from the repo's gunicorn.conf.py."""
+
+    def __init__(self, folder: Path, workers: int = 1, **env):
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        settings = {"SECRET_KEY": "live-test-secret", "PORT": self.port}
+        settings.update(env)
+        if "DATABASE_URL" not in settings:
+            settings["DATABASE_URL"] = fresh_sqlite_url(folder)
+        self.env = clean_env(
+            GUNICORN_BIND=f"127.0.0.1:{self.port}", WEB_CONCURRENCY=workers, **settings
+        )
+        self.log_path = folder / f"gunicorn-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20) -> LiveServer:
+        """Start and wait until ``/healthz`` answers 200."""
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the gunicorn master."""
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def stop(self) -> None:
+        """Stop the server (TERM, then KILL after 5 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+    def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``flask --app wsgi ARGS`` with this server's settings (a separate process)."""
+        return subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
