@@ -42,7 +42,8 @@ def retry_after(error) -> int:
 
     current = limiter.current_limit
     try:
-        reset_at = current.reset_at if current else None
+        # window[0] is the exact reset time; RequestLimit.reset_at rounds it up by a second.
+        reset_at = current.window[0] if current else None
     except Exception:  # storage gone between the breach and this call: be conservative
         reset_at = None
     if reset_at is None:
