@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import request
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 
 class Invalid:
@@ -31,10 +32,23 @@ def parse_json(data: bytes) -> Any:
         return INVALID
 
 
+def raw_body() -> bytes:
+    """The request body; raises 413 when it exceeds ``MAX_CONTENT_LENGTH``.
+
+    Werkzeug raises for a too-large Content-Length, but silently truncates a chunked body
+    at the limit, so a body that fills the limit is probed for one more byte.
+    """
+    data = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and request.content_length is None and len(data) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return data
+
+
 def json_body() -> Any:
     """The current request's body as JSON, or :data:`INVALID`.
 
-    Reading the body raises 413 when it exceeds ``MAX_CONTENT_LENGTH``; the error handlers
-    turn that into the protocol's answer.
+    The error handlers turn a 413 into the protocol's answer.
     """
-    return parse_json(request.get_data(cache=True))
+    return parse_json(raw_body())
