@@ -21,4 +21,7 @@ graceful_timeout = _hold + 15
 keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
+# gunicorn 27's runtime control socket defaults to one path per user, which several servers on
+# one host (tests, blue/green) would fight over; homepair does not use it.
+control_socket_disable = True
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
