@@ -32,7 +32,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.json.sort_keys = False
     app.json.compact = True
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # Alembic announces every plugin it loads at INFO; that is noise in CLI output.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

@@ -40,9 +40,9 @@ def raw_body() -> bytes:
     """
     data = request.get_data(cache=True)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if limit and request.content_length is None and len(data) >= limit:
-        if request.environ["wsgi.input"].read(1):
-            raise RequestEntityTooLarge()
+    streamed = request.content_length is None
+    if limit and streamed and len(data) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
     return data
 
 

@@ -116,10 +116,7 @@ def _choice(name: str, raw: Any, allowed: tuple[str, ...]) -> str:
 
 
 def _email_list(raw: Any) -> tuple[str, ...]:
-    if isinstance(raw, (list, tuple)):
-        items = raw
-    else:
-        items = str(raw).split(",")
+    items = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
     return tuple(sorted({str(i).strip().lower() for i in items if str(i).strip()}))
 
 

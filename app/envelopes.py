@@ -136,7 +136,9 @@ def nest_control_response(
 
 def hue_error_item(type_: int, address: str, description: str) -> dict:
     """One Hue error element."""
-    return hue_error.dump({"error": {"type": type_, "address": address, "description": description}})
+    return hue_error.dump(
+        {"error": {"type": type_, "address": address, "description": description}}
+    )
 
 
 def hue_success_item(value: Any) -> dict:

@@ -10,23 +10,39 @@ from tests.live import LiveServer
 
 
 @pytest.fixture
-def app(tmp_path):
-    """The app on a fresh SQLite file (tables from the models; migrations are tested apart)."""
-    app = create_app(
-        {
+def make_app(tmp_path):
+    """Factory: ``make_app(**settings)`` → an app on its own fresh SQLite file.
+
+    Tables come from the models (migrations are tested apart); rate-limit counters are reset.
+    """
+    made = []
+
+    def make(**settings):
+        config = {
             "TESTING": True,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+            "DATABASE_URL": f"sqlite:///{tmp_path / f'test-{len(made)}.db'}",
             "SECRET_KEY": "test-secret",
+            **settings,
         }
-    )
-    with app.app_context():
-        db.create_all()
+        app = create_app(config)
+        with app.app_context():
+            db.create_all()
+        made.append(app)
+        limiter.reset()
+        return app
+
+    yield make
     limiter.reset()
-    yield app
-    limiter.reset()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    """The app with default settings on a fresh database."""
+    return make_app()
 
 
 @pytest.fixture

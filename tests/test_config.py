@@ -20,7 +20,9 @@ def test_defaults():
     assert settings["TRUSTED_PROXY_HOPS"] == 0
 
 
-@pytest.mark.parametrize("raw, value", [("TRUE", True), ("no", False), ("1", True), ("Yes", True), ("0", False)])
+@pytest.mark.parametrize(
+    "raw, value", [("TRUE", True), ("no", False), ("1", True), ("Yes", True), ("0", False)]
+)
 def test_booleans(raw, value):
     assert load({"HUE_ALLOW_CLIENT_USERNAME": raw})["HUE_ALLOW_CLIENT_USERNAME"] is value
 
@@ -47,7 +49,12 @@ def test_bad_values_name_the_variable(name, raw):
 
 
 def test_limit_strings_accept_flask_limiter_syntax():
-    settings = load({"NEST_REGISTER_LIMIT_TOTAL": "5 per 10 seconds", "RUUVI_REGISTER_LIMIT_PER_EMAIL": "3/hour"})
+    settings = load(
+        {
+            "NEST_REGISTER_LIMIT_TOTAL": "5 per 10 seconds",
+            "RUUVI_REGISTER_LIMIT_PER_EMAIL": "3/hour",
+        }
+    )
     assert settings["NEST_REGISTER_LIMIT_TOTAL"] == "5 per 10 seconds"
 
 
@@ -60,7 +67,11 @@ def test_startup_stops_with_a_message_naming_the_variable(tmp_path):
     result = subprocess.run(
         [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
         cwd=ROOT,
-        env=clean_env(NEST_SUSPEND_TIME_MAX="400", DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", SECRET_KEY="s"),
+        env=clean_env(
+            NEST_SUSPEND_TIME_MAX="400",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}",
+            SECRET_KEY="s",
+        ),
         capture_output=True,
         text=True,
         timeout=60,

@@ -40,7 +40,9 @@ def test_make_run_on_a_fresh_clone(tmp_path):
                     break
             except requests.RequestException:
                 time.sleep(0.2)
-        assert healthy, process.stdout.read().decode() if process.poll() is not None else "no answer"
+        assert healthy, (
+            process.stdout.read().decode() if process.poll() is not None else "no answer"
+        )
         assert (clone / "instance" / "homepair.db").exists()
         assert (clone / "instance" / "secret_key").exists()
     finally:

@@ -9,7 +9,12 @@ from tests.live import BIN, ROOT, clean_env
 
 def flask(env, *args):
     return subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", "db", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [str(BIN / "flask"), "--app", "wsgi", "db", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -13,7 +13,9 @@ def nest():
 
 
 @nest.command("simulate")
-@click.option("--server", required=True, help="Base URL of a homepair server, e.g. http://127.0.0.1:8082")
+@click.option(
+    "--server", required=True, help="Base URL of a homepair server, e.g. http://127.0.0.1:8082"
+)
 @click.option("--serial", required=True, help="Device serial (10+ letters and digits)")
 @click.option("--timeout", default=900.0, show_default=True, help="Seconds to wait for pairing")
 def simulate(server: str, serial: str, timeout: float):

@@ -16,7 +16,11 @@ from app.pushhub import hub
 from app.routing import add_routes
 
 TRANSPORT = ("/nest/transport", "/transport")
-SUBSCRIBE = ("/nest/transport/<version>/subscribe", "/transport/<version>/subscribe", "/czfe/<version>/subscribe")
+SUBSCRIBE = (
+    "/nest/transport/<version>/subscribe",
+    "/transport/<version>/subscribe",
+    "/czfe/<version>/subscribe",
+)
 PUT = (
     "/nest/transport/put",
     "/transport/put",

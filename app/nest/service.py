@@ -29,10 +29,36 @@ MAX_HELD_PER_DEVICE = 100
 BATCH_WINDOW_SECONDS = 3.0
 MAX_KEY_LENGTH = 255
 BUCKET_TYPES = frozenset(
-    "device shared structure schedule custom_schedule user topaz demand_response "
-    "demand_response_event where kryptonite diagnostics device_alert_dialog servicegroup link "
-    "message tuneups utility diamond_sensor_config diamond_sensor_event rate_plan tou "
-    "demand_charge demand_charge_event hvac_partner rcs_settings cloud_algo occupancy".split()
+    [
+        "device",
+        "shared",
+        "structure",
+        "schedule",
+        "custom_schedule",
+        "user",
+        "topaz",
+        "demand_response",
+        "demand_response_event",
+        "where",
+        "kryptonite",
+        "diagnostics",
+        "device_alert_dialog",
+        "servicegroup",
+        "link",
+        "message",
+        "tuneups",
+        "utility",
+        "diamond_sensor_config",
+        "diamond_sensor_event",
+        "rate_plan",
+        "tou",
+        "demand_charge",
+        "demand_charge_event",
+        "hvac_partner",
+        "rcs_settings",
+        "cloud_algo",
+        "occupancy",
+    ]
 )
 # A pushed value with one of these makes the firmware act at once rather than defer.
 TARGET_FIELDS = (
@@ -148,7 +174,9 @@ def entry_key(serial: str) -> tuple[str, int] | None:
     expires = now + current_app.config["NEST_ENTRY_KEY_TTL_SECONDS"] * 1000
     for _ in range(ENTRY_TRIES):
         code = _new_code()
-        if insert_ignore(NestEntryKey, code=code, serial=serial, created_at=now, expires_at=expires):
+        if insert_ignore(
+            NestEntryKey, code=code, serial=serial, created_at=now, expires_at=expires
+        ):
             return code, expires
         # Either the code is pending elsewhere, or a concurrent poll of this serial won.
         key = _live_key(serial, now)
@@ -166,7 +194,11 @@ def key_status(serial: str) -> dict:
         .limit(1)
     ).scalar_one_or_none()
     if key is None:
-        return {"status": "no_key", "claimed": False, "message": "No entry key found for this device"}
+        return {
+            "status": "no_key",
+            "claimed": False,
+            "message": "No entry key found for this device",
+        }
     if key.claimed_by is not None:
         return {
             "status": "claimed",
@@ -339,7 +371,9 @@ def _entries(body: dict) -> list:
     if isinstance(objects, list):
         return objects
     return [
-        v for k, v in body.items() if k in BUCKET_TYPES and isinstance(v, dict) and "object_key" in v
+        v
+        for k, v in body.items()
+        if k in BUCKET_TYPES and isinstance(v, dict) and "object_key" in v
     ]
 
 
@@ -381,7 +415,9 @@ class Subscription:
     def immediate(self) -> list[dict]:
         """Apply §4.2 to the listed buckets, then the owner rule; the objects to send now."""
         out = [
-            wire(bucket) for bucket in (self._apply(item) for item in self.listed) if bucket is not None
+            wire(bucket)
+            for bucket in (self._apply(item) for item in self.listed)
+            if bucket is not None
         ]
         user_id = owner_of(self.serial)
         if user_id is not None:
@@ -399,8 +435,10 @@ class Subscription:
         stored = _get_bucket(self.serial, item.key)
         if item.value is not None and item.revision == 0 and item.timestamp == 0:
             return server_write(self.serial, item.key, {**_value(stored), **item.value})
-        if stored is not None and stored.object_timestamp > 0 and (
-            item.timestamp == 0 or stored.object_timestamp > item.timestamp
+        if (
+            stored is not None
+            and stored.object_timestamp > 0
+            and (item.timestamp == 0 or stored.object_timestamp > item.timestamp)
         ):
             return stored
         if item.value is not None and item.timestamp > (stored.object_timestamp if stored else 0):
@@ -428,7 +466,9 @@ class Subscription:
         out = []
         for key in owner_keys(user_id):
             bucket = db.session.execute(
-                select(NestBucket).where(NestBucket.serial == self.serial, NestBucket.object_key == key)
+                select(NestBucket).where(
+                    NestBucket.serial == self.serial, NestBucket.object_key == key
+                )
             ).scalar_one_or_none()
             if bucket is not None and bucket.object_timestamp > self.known.get(key, 0):
                 out.append(wire(bucket))
@@ -445,7 +485,10 @@ class Subscription:
 
 def wants_immediate_action(items: list[dict]) -> bool:
     """True when a sent value carries a target temperature or HVAC mode."""
-    return any(isinstance(i.get("value"), dict) and any(f in i["value"] for f in TARGET_FIELDS) for i in items)
+    return any(
+        isinstance(i.get("value"), dict) and any(f in i["value"] for f in TARGET_FIELDS)
+        for i in items
+    )
 
 
 # --- put -----------------------------------------------------------------------------------
@@ -545,9 +588,10 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
         return None, set()
     serial = key.serial
     previous = owner_of(serial)
-    if previous is None:
-        if not insert_ignore(NestOwnership, serial=serial, user_id=user_id, created_at=now):
-            previous = owner_of(serial)
+    if previous is None and not insert_ignore(
+        NestOwnership, serial=serial, user_id=user_id, created_at=now
+    ):
+        previous = owner_of(serial)  # another worker created it first
     if previous is not None and previous != user_id:
         db.session.execute(
             update(NestOwnership)
@@ -587,7 +631,9 @@ def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
     if serial is None:
         return False, set()
     removed = db.session.execute(
-        delete(NestOwnership).where(NestOwnership.serial == serial, NestOwnership.user_id == user_id)
+        delete(NestOwnership).where(
+            NestOwnership.serial == serial, NestOwnership.user_id == user_id
+        )
     ).rowcount
     if not removed:
         return False, set()

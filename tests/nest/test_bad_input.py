@@ -23,7 +23,9 @@ BODIES = [
     b'{"chunked":"yes","objects":{}}',
     b'{"code":{"x":1},"userId":[1]}',
     b"[" * 100_000 + b"]" * 100_000,
-    json.dumps({"objects": [{"object_key": f"k.{i}", "value": {"v": i}} for i in range(50)]}).encode(),
+    json.dumps(
+        {"objects": [{"object_key": f"k.{i}", "value": {"v": i}} for i in range(50)]}
+    ).encode(),
 ]
 PATHS = [
     ("POST", "/nest/transport"),
@@ -65,12 +67,21 @@ def test_sweep_on_the_wire(live):
     huge = b"x" * (1024 * 1024 + 10)
     for method, path in PATHS:
         for body in (b"not json", b"{}", huge):
-            response = requests.request(method, live.url + path, data=body, headers=auth(serial), timeout=10)
+            response = requests.request(
+                method, live.url + path, data=body, headers=auth(serial), timeout=10
+            )
             _check(response.status_code, response.headers["Content-Type"], response.content)
-            if body is huge and method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code == 413:
+            if (
+                body is huge
+                and method in ("POST", "PUT", "PATCH", "DELETE")
+                and response.status_code == 413
+            ):
                 assert b"Request body too large" in response.content
     chunked = requests.post(
-        live.url + "/nest/transport/put", data=iter([b"x" * 600_000, b"y" * 600_000]), headers=auth(serial), timeout=10
+        live.url + "/nest/transport/put",
+        data=iter([b"x" * 600_000, b"y" * 600_000]),
+        headers=auth(serial),
+        timeout=10,
     )
     assert chunked.status_code == 413
     assert chunked.content == b'{"error":"Request body too large"}'

@@ -38,7 +38,10 @@ def test_registered_devices_and_delete(client):
     other_user = client.delete(f"/api/registered-devices/{second}?userId=mallory")
     assert other_user.get_json()["success"] is False
     bad = client.delete("/api/registered-devices/bad.serial!")
-    assert (bad.status_code, bad.data) == (400, b'{"success":false,"message":"Invalid device serial format"}')
+    assert (bad.status_code, bad.data) == (
+        400,
+        b'{"success":false,"message":"Invalid device serial format"}',
+    )
     # The remaining device's structure no longer lists the deleted one.
     sent = client.post("/nest/transport", data=b"{}", headers=auth(second)).get_json()["objects"]
     structure = [o for o in sent if o["object_key"] == "structure.homeassistant"][0]
@@ -71,11 +74,7 @@ def test_entry_urls(client):
     assert v6["upload_url"] == "http://[::1]:8082/nest/upload"
 
 
-def test_entry_origin_from_config(tmp_path):
-    from app import create_app
-
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path / 'e.db'}", "SECRET_KEY": "s", "NEST_API_ORIGIN": "http://10.0.0.2:8082/"}
-    )
+def test_entry_origin_from_config(make_app):
+    app = make_app(NEST_API_ORIGIN="http://10.0.0.2:8082/")
     body = app.test_client().get("/nest/entry").get_json()
     assert body["transport_url"] == "http://10.0.0.2:8082/nest/transport"

@@ -27,7 +27,11 @@ def basic(user: str, password: str = "pw") -> str:
         ({}, {"serial": "02AB01AC012345678"}, "02AB01AC012345678"),
         # A source that sanitizes to under 10 characters gives way to the next one.
         ({"Authorization": basic("short"), "X-nl-device-id": "LONGENOUGH1"}, {}, "LONGENOUGH1"),
-        ({"Authorization": "Basic !!notbase64", "X-nl-device-id": "LONGENOUGH1"}, {}, "LONGENOUGH1"),
+        (
+            {"Authorization": "Basic !!notbase64", "X-nl-device-id": "LONGENOUGH1"},
+            {},
+            "LONGENOUGH1",
+        ),
         ({"Authorization": "Basic " + base64.b64encode(b"nocolon").decode()}, {}, None),
         ({"Authorization": "Bearer 02AB01AC012345678"}, {}, None),
         ({}, {}, None),

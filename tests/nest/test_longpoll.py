@@ -22,7 +22,9 @@ def entry_key(server, serial: str) -> str:
 
 
 def register(server, code: str, user: str = "homeassistant") -> requests.Response:
-    return requests.post(server.url + "/api/register", json={"code": code, "userId": user}, timeout=5)
+    return requests.post(
+        server.url + "/api/register", json={"code": code, "userId": user}, timeout=5
+    )
 
 
 def pairing_chunk_pattern(serial: str, user: str) -> re.Pattern:
@@ -58,9 +60,12 @@ def test_held_subscribe_receives_the_pairing_push(live):
 
     sent = time.monotonic()
     response = register(live, code)
-    assert response.content == (
-        f'{{"success":true,"serial":"{serial}","message":"Device {serial} registered to homeassistant"}}'
-    ).encode()
+    assert (
+        response.content
+        == (
+            f'{{"success":true,"serial":"{serial}","message":"Device {serial} registered to homeassistant"}}'
+        ).encode()
+    )
     chunk = stream.read_chunk(timeout=1.0)
     assert time.monotonic() - sent < 1.0
     match = pairing_chunk_pattern(serial, "homeassistant").fullmatch(chunk)
@@ -98,7 +103,11 @@ def test_a_device_listing_its_buckets_also_holds(live):
     objects = json.loads(first.read_chunk(timeout=2))["objects"]
     first.close()
     listed = [
-        {"object_key": o["object_key"], "object_revision": o["object_revision"], "object_timestamp": o["object_timestamp"]}
+        {
+            "object_key": o["object_key"],
+            "object_revision": o["object_revision"],
+            "object_timestamp": o["object_timestamp"],
+        }
         for o in objects
     ]
     again = subscribe(live.url, serial, objects=listed)
@@ -135,7 +144,9 @@ def test_target_temperature_disables_defer_window(live):
     stream = subscribe(live.url, serial, objects=objects)
     _, headers = stream.read_head()
     assert headers["x-nl-disable-defer-window"] == "60"
-    assert json.loads(stream.read_chunk(timeout=2))["objects"][0]["value"] == {"target_temperature": 21.0}
+    assert json.loads(stream.read_chunk(timeout=2))["objects"][0]["value"] == {
+        "target_temperature": 21.0
+    }
     stream.close()
 
 
@@ -197,7 +208,9 @@ def test_many_held_subscribes_do_not_starve_the_worker(start_server):
     assert register(server, codes[target]).json()["success"] is True
     for serial, stream in streams:
         if serial == target:
-            assert pairing_chunk_pattern(target, "homeassistant").fullmatch(stream.read_chunk(timeout=1.5))
+            assert pairing_chunk_pattern(target, "homeassistant").fullmatch(
+                stream.read_chunk(timeout=1.5)
+            )
     assert time.monotonic() - started < 1.5
     for _, stream in streams:
         stream.close()

@@ -55,14 +55,8 @@ def test_new_key_after_expiry(app, client):
         assert db.session.query(NestEntryKey).filter_by(serial=serial).count() == 1
 
 
-def test_ttl_is_configurable(tmp_path):
-    from app import create_app
-
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "s", "NEST_ENTRY_KEY_TTL_SECONDS": 1800}
-    )
-    with app.app_context():
-        db.create_all()
+def test_ttl_is_configurable(make_app):
+    app = make_app(NEST_ENTRY_KEY_TTL_SECONDS=1800)
     before = now_ms()
     body = app.test_client().get("/nest/passphrase", headers=auth(new_serial())).get_json()
     assert before + 1800_000 <= body["expires"] <= now_ms() + 1800_000
@@ -76,7 +70,10 @@ def test_status_cases(client):
     )
     key = issue_key(client, serial)
     pending = client.get("/nest/passphrase/status", headers=auth(serial))
-    assert pending.data == f'{{"status":"pending","claimed":false,"expiresAt":{key["expires"]}}}'.encode()
+    assert (
+        pending.data
+        == f'{{"status":"pending","claimed":false,"expiresAt":{key["expires"]}}}'.encode()
+    )
     claim(client, key["value"], user="alice")
     claimed = client.get("/nest/passphrase/status", headers=auth(serial)).get_json()
     assert list(claimed) == ["status", "claimed", "claimedBy", "claimedAt"]

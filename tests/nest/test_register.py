@@ -35,7 +35,9 @@ def test_claim_success_body_is_the_seed_shape(client):
     assert response.data == _success(serial, "homeassistant")
 
 
-@pytest.mark.parametrize("transform", [str.lower, lambda c: f"  {c}  ", lambda c: c.lower().strip()])
+@pytest.mark.parametrize(
+    "transform", [str.lower, lambda c: f"  {c}  ", lambda c: c.lower().strip()]
+)
 def test_code_is_trimmed_and_case_insensitive(client, transform):
     serial = new_serial()
     key = issue_key(client, serial)
@@ -128,7 +130,9 @@ def test_body_parsed_whatever_the_content_type(client):
     serial = new_serial()
     key = issue_key(client, serial)
     payload = json.dumps({"code": key["value"], "userId": "bob"})
-    response = client.post("/api/register", data=payload, content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/register", data=payload, content_type="application/x-www-form-urlencoded"
+    )
     assert response.data == _success(serial, "bob")
 
 
@@ -152,42 +156,30 @@ def test_new_owner_takes_over_with_the_on_screen_code(client):
     assert response.data == _success(serial, "bob")
     owned = client.get("/api/registered-devices?userId=alice").get_json()
     assert owned == []
-    assert [d["serial"] for d in client.get("/api/registered-devices?userId=bob").get_json()] == [serial]
+    assert [d["serial"] for d in client.get("/api/registered-devices?userId=bob").get_json()] == [
+        serial
+    ]
 
 
 class TestControlToken:
     @pytest.fixture
-    def app(self, tmp_path):
-        from tests.conftest import app as make  # noqa: F401
-
-        from app import create_app
-        from app.extensions import limiter
-
-        app = create_app(
-            {
-                "TESTING": True,
-                "DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}",
-                "SECRET_KEY": "s",
-                "NEST_CONTROL_TOKEN": "s3cret-token",
-                "NEST_REGISTER_LIMIT_PER_IP": "2/minute",
-            }
-        )
-        with app.app_context():
-            db.create_all()
-        limiter.reset()
-        yield app
-        limiter.reset()
+    def app(self, make_app):
+        return make_app(NEST_CONTROL_TOKEN="s3cret-token", NEST_REGISTER_LIMIT_PER_IP="2/minute")
 
     UNAUTHORIZED = b'{"success":false,"message":"Unauthorized"}'
 
     @pytest.mark.parametrize(
-        "header", [None, "Bearer wrong", "Basic s3cret-token", "s3cret-token", "Bearer s3cret-tokenX"]
+        "header",
+        [None, "Bearer wrong", "Basic s3cret-token", "s3cret-token", "Bearer s3cret-tokenX"],
     )
     def test_missing_or_wrong_token(self, client, header):
         headers = {"Authorization": header} if header else {}
-        for path, method in [("/api/register", "post"), ("/api/devices", "get"),
-                             ("/api/registered-devices", "get"),
-                             ("/api/registered-devices/ABCDEFGHIJ", "delete")]:
+        for path, method in [
+            ("/api/register", "post"),
+            ("/api/devices", "get"),
+            ("/api/registered-devices", "get"),
+            ("/api/registered-devices/ABCDEFGHIJ", "delete"),
+        ]:
             response = getattr(client, method)(path, headers=headers, json={})
             assert response.status_code == 401
             assert response.data == self.UNAUTHORIZED
@@ -206,30 +198,17 @@ class TestControlToken:
 
 class TestLimits:
     @pytest.fixture
-    def app(self, tmp_path):
-        from app import create_app
-        from app.extensions import limiter
-
-        app = create_app(
-            {
-                "TESTING": True,
-                "DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}",
-                "SECRET_KEY": "s",
-                "NEST_REGISTER_LIMIT_PER_IP": "3/minute",
-                "NEST_REGISTER_LIMIT_TOTAL": "5/minute",
-            }
-        )
-        with app.app_context():
-            db.create_all()
-        limiter.reset()
-        yield app
-        limiter.reset()
+    def app(self, make_app):
+        return make_app(NEST_REGISTER_LIMIT_PER_IP="3/minute", NEST_REGISTER_LIMIT_TOTAL="5/minute")
 
     LIMITED = b'{"success":false,"message":"Too many registration attempts"}'
 
     def test_failures_count_per_ip_and_429_beats_everything(self, client):
         for _ in range(3):
-            assert client.post("/api/register", json={"code": "ZZZZZZZ", "userId": "u"}).status_code == 200
+            assert (
+                client.post("/api/register", json={"code": "ZZZZZZZ", "userId": "u"}).status_code
+                == 200
+            )
         # Even a valid claim or an invalid body gets the 429 once the budget is spent.
         serial = new_serial()
         key = issue_key(client, serial)

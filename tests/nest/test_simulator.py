@@ -18,7 +18,19 @@ pytestmark = pytest.mark.live
 def test_simulator_pairs_and_exits_zero(live, tmp_path):
     serial = new_serial()
     process = subprocess.Popen(
-        [str(BIN / "flask"), "--app", "wsgi", "nest", "simulate", "--server", live.url, "--serial", serial, "--timeout", "60"],
+        [
+            str(BIN / "flask"),
+            "--app",
+            "wsgi",
+            "nest",
+            "simulate",
+            "--server",
+            live.url,
+            "--serial",
+            serial,
+            "--timeout",
+            "60",
+        ],
         cwd=ROOT,
         env=clean_env(SECRET_KEY="sim", DATABASE_URL=f"sqlite:///{tmp_path / 'unused.db'}"),
         stdout=subprocess.PIPE,
@@ -35,13 +47,18 @@ def test_simulator_pairs_and_exits_zero(live, tmp_path):
         assert match, line
         time.sleep(0.5)  # let it open its held subscribe
         claim = requests.post(
-            live.url + "/api/register", json={"code": match.group(1).lower(), "userId": "simuser"}, timeout=5
+            live.url + "/api/register",
+            json={"code": match.group(1).lower(), "userId": "simuser"},
+            timeout=5,
         )
         assert claim.json()["success"] is True
         output, _ = process.communicate(timeout=30)
     finally:
         process.kill()
     assert process.returncode == 0, output
-    assert f'"object_key":"user.simuser","value":{{"name":"simuser"}}' in output
-    assert f'"object_key":"structure.simuser","value":{{"name":"Home","devices":["{serial}"]}}' in output
+    assert '"object_key":"user.simuser","value":{"name":"simuser"}' in output
+    assert (
+        f'"object_key":"structure.simuser","value":{{"name":"Home","devices":["{serial}"]}}'
+        in output
+    )
     assert output.rstrip().endswith("paired to simuser")

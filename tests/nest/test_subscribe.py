@@ -45,10 +45,25 @@ def test_newer_server_copy_is_sent_equal_timestamp_is_in_sync(client):
     key = f"device.{serial}"
     stored = objects(subscribe(client, serial, [{"object_key": key, "value": {"x": 1}}]))[0]
     ts, rev = stored["object_timestamp"], stored["object_revision"]
-    older = objects(subscribe(client, serial, [{"object_key": key, "object_revision": rev, "object_timestamp": ts - 5}]))
+    older = objects(
+        subscribe(
+            client,
+            serial,
+            [{"object_key": key, "object_revision": rev, "object_timestamp": ts - 5}],
+        )
+    )
     assert older == [stored]
     # Equal timestamp: in sync, even with a different revision (no revision tiebreak).
-    assert objects(subscribe(client, serial, [{"object_key": key, "object_revision": rev + 9, "object_timestamp": ts}])) == []
+    assert (
+        objects(
+            subscribe(
+                client,
+                serial,
+                [{"object_key": key, "object_revision": rev + 9, "object_timestamp": ts}],
+            )
+        )
+        == []
+    )
     # Listed with ts 0 (and no value): the device knows nothing, send it.
     assert objects(subscribe(client, serial, [{"object_key": key}])) == [stored]
 
@@ -59,12 +74,32 @@ def test_device_newer_copy_is_stored_and_nothing_sent(client):
     stored = objects(subscribe(client, serial, [{"object_key": key, "value": {"x": 1, "y": 1}}]))[0]
     newer_ts = stored["object_timestamp"] + 1000
     answer = subscribe(
-        client, serial, [{"object_key": key, "object_revision": 77, "object_timestamp": newer_ts, "value": {"y": 2}}]
+        client,
+        serial,
+        [
+            {
+                "object_key": key,
+                "object_revision": 77,
+                "object_timestamp": newer_ts,
+                "value": {"y": 2},
+            }
+        ],
     )
     assert objects(answer) == []
     # Listed as known-old, the stored copy comes back with the device's version and merge.
-    back = objects(subscribe(client, serial, [{"object_key": key, "object_revision": 1, "object_timestamp": 1}]))
-    assert back == [{"object_revision": 77, "object_timestamp": newer_ts, "object_key": key, "value": {"x": 1, "y": 2}}]
+    back = objects(
+        subscribe(
+            client, serial, [{"object_key": key, "object_revision": 1, "object_timestamp": 1}]
+        )
+    )
+    assert back == [
+        {
+            "object_revision": 77,
+            "object_timestamp": newer_ts,
+            "object_key": key,
+            "value": {"x": 1, "y": 2},
+        }
+    ]
 
 
 def test_unknown_bucket_gets_no_placeholder(client):
@@ -78,7 +113,12 @@ def test_malformed_entries_are_skipped(client):
         "string",
         {"object_revision": 1},
         {"object_key": 5},
-        {"object_key": f"a.{serial}", "object_revision": "x", "object_timestamp": None, "value": {"k": 1}},
+        {
+            "object_key": f"a.{serial}",
+            "object_revision": "x",
+            "object_timestamp": None,
+            "value": {"k": 1},
+        },
         {"object_key": f"b.{serial}", "value": [1, 2]},
     ]
     sent = objects(subscribe(client, serial, entries))
@@ -88,7 +128,11 @@ def test_malformed_entries_are_skipped(client):
 
 def test_top_level_bucket_form(client):
     serial = new_serial()
-    body = {"session": "x", "shared": {"object_key": f"shared.{serial}", "value": {"t": 20}}, "bogus": {"object_key": "z"}}
+    body = {
+        "session": "x",
+        "shared": {"object_key": f"shared.{serial}", "value": {"t": 20}},
+        "bogus": {"object_key": "z"},
+    }
     response = client.post("/nest/transport", data=json.dumps(body), headers=auth(serial))
     assert [o["object_key"] for o in objects(response)] == [f"shared.{serial}"]
 
@@ -104,7 +148,10 @@ def test_owner_buckets_are_sent_until_recorded(client):
     assert objects(subscribe(client, serial)) == []
     # Back on the pairing screen (a passphrase request): they are sent again.
     issue_key(client, serial)
-    assert [o["object_key"] for o in objects(subscribe(client, serial))] == ["user.user_alice", "structure.alice"]
+    assert [o["object_key"] for o in objects(subscribe(client, serial))] == [
+        "user.user_alice",
+        "structure.alice",
+    ]
 
 
 def test_wire_key_order(client):
@@ -113,7 +160,10 @@ def test_wire_key_order(client):
     raw = subscribe(client, serial).data.decode()
     assert raw.startswith('{"objects":[{"object_revision":1,"object_timestamp":')
     assert '"object_key":"user.homeassistant","value":{"name":"homeassistant"}}' in raw
-    assert f'"object_key":"structure.homeassistant","value":{{"name":"Home","devices":["{serial}"]}}}}]}}' in raw
+    assert (
+        f'"object_key":"structure.homeassistant","value":{{"name":"Home","devices":["{serial}"]}}}}]}}'
+        in raw
+    )
 
 
 def test_structure_lists_all_devices_of_the_user(client):
