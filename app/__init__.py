@@ -62,9 +62,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(hue.bp)
     app.register_blueprint(ruuvi.bp)
     mail.init_app(app)
+    _init_push(app)
     app.cli.add_command(nest_cli.nest)
     app.cli.add_command(hue_cli.hue)
     return app
+
+
+def _init_push(app: Flask) -> None:
+    """In-process wake-ups, fanned out over Redis when ``REDIS_URL`` is set."""
+    from app.pushhub import hub
+
+    url = app.config.get("REDIS_URL")
+    if not url:
+        hub.attach(None)
+        return
+    from app.pushredis import RedisTransport
+
+    transport = RedisTransport(hub, url)
+    hub.attach(transport)
+    # Each gunicorn worker starts its listener with its first request (after the fork).
+    app.before_request(transport.ensure_started)
 
 
 def _derive(app: Flask) -> None:
@@ -85,7 +102,13 @@ def _derive(app: Flask) -> None:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
+    if app.config.get("REDIS_URL"):
+        from app.pushredis import redis_options
+
+        # Short timeouts and no retries: an outage must not stall requests (limits fail open).
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_options())
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "homepair")
     app.config["RATELIMIT_HEADERS_ENABLED"] = False
     app.config["RATELIMIT_SWALLOW_ERRORS"] = True
     app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True

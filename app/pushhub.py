@@ -56,8 +56,13 @@ class PushHub:
         self._transport = None
 
     def attach(self, transport) -> None:
-        """Route publishes through a cross-worker transport (e.g. Redis pub/sub)."""
+        """Route publishes through a cross-worker transport (e.g. Redis pub/sub); None detaches."""
         self._transport = transport
+
+    @property
+    def transport(self):
+        """The attached cross-worker transport, if any."""
+        return self._transport
 
     def waiter(self, serial: str) -> Waiter:
         """Register and return a waiter for ``serial``; the caller must ``close()`` it."""
@@ -112,6 +117,11 @@ class PushHub:
         """Held subscribes of ``serial`` in this process."""
         with self._lock:
             return len(self._waiters.get(serial, ()))
+
+    def local_counts(self) -> dict[str, int]:
+        """Held subscribes per serial in this process."""
+        with self._lock:
+            return {serial: len(group) for serial, group in self._waiters.items()}
 
     def count(self, serial: str) -> int:
         """Held subscribes of ``serial`` across all workers the transport knows of."""

@@ -1,0 +1,187 @@
+"""Cross-worker, cross-host wake-ups over Redis pub/sub.
+
+One broadcast channel: every worker's listener greenlet hears every publish and wakes its own
+waiters. Messages are hints (redis-py drops what is published while a listener reconnects), so
+after any reconnect every local waiter is woken to re-read the database. Held-subscribe counts
+are kept per worker in a Redis hash that the worker rewrites from its own truth every few
+seconds and that expires if the worker dies.
+
+With Redis unreachable nothing errors: publishes fall back to this worker's waiters (the hub
+catches the exception), counts fall back to this worker's, and devices elsewhere get their
+buckets on their next subscribe. A failure marks Redis down for a short while so no request
+pays a socket timeout twice in a row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+
+import gevent
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+log = logging.getLogger(__name__)
+
+SOCKET_TIMEOUT = 0.5
+DOWN_SECONDS = 2.0
+HEARTBEAT_SECONDS = 5.0
+WORKER_TTL_SECONDS = 15
+
+
+def redis_options() -> dict:
+    """Client options shared by the push transport and the rate limiter's storage."""
+    return {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 10,
+    }
+
+
+class RedisTransport:
+    """Plugs into :class:`app.pushhub.PushHub` via ``hub.attach``."""
+
+    def __init__(self, hub, url: str, prefix: str = "homepair"):
+        self.hub = hub
+        self.client = Redis.from_url(url, **redis_options())
+        self.channel = f"{prefix}:push"
+        self.workers_key = f"{prefix}:workers"
+        self.held_prefix = f"{prefix}:held:"
+        self._pid: int | None = None
+        self.worker = ""
+        self._down_until = 0.0
+
+    # --- availability ----------------------------------------------------------------------
+
+    def _up(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _mark_down(self, exc: Exception) -> None:
+        if self._up():
+            log.warning("redis unavailable (%s); pushes fall back to the next subscribe", exc)
+        self._down_until = time.monotonic() + DOWN_SECONDS
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def ensure_started(self) -> None:
+        """Start this process's listener and heartbeat (once per process, after fork)."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self.worker = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(3)}"
+        pubsub = self._subscribe()
+        gevent.spawn(self._listen, pubsub)
+        gevent.spawn(self._heartbeat)
+
+    def _subscribe(self):
+        # Subscribed before the first request goes on, so no early wake-up is missed.
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(self.channel)
+            return pubsub
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            pubsub.close()
+            return None
+
+    def _listen(self, pubsub) -> None:
+        backoff = 0.25
+        while True:
+            if pubsub is None:
+                gevent.sleep(backoff)
+                backoff = min(backoff * 2, DOWN_SECONDS)
+                pubsub = self._subscribe()
+                if pubsub is None:
+                    continue
+                log.info("redis reachable again; waking every held subscribe to re-check")
+                self._down_until = 0.0
+                self._sync_counts()
+                self.hub.wake_all()
+            backoff = 0.25
+            try:
+                while True:
+                    message = pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+                    if message and message.get("type") == "message":
+                        self.hub.deliver(json.loads(message["data"]))
+            except (RedisError, OSError, ValueError) as exc:
+                self._mark_down(exc)
+                try:
+                    pubsub.close()
+                except Exception:  # already broken; nothing left to release
+                    pass
+                pubsub = None
+
+    def _heartbeat(self) -> None:
+        while True:
+            self._sync_counts()
+            gevent.sleep(HEARTBEAT_SECONDS)
+
+    def _sync_counts(self) -> None:
+        """Rewrite this worker's held counts in Redis from local truth."""
+        if not self._up():
+            return
+        counts = self.hub.local_counts()
+        key = self.held_prefix + self.worker
+        try:
+            pipe = self.client.pipeline()
+            pipe.delete(key)
+            if counts:
+                pipe.hset(key, mapping=counts)
+            pipe.expire(key, WORKER_TTL_SECONDS)
+            pipe.zadd(self.workers_key, {self.worker: time.time()})
+            pipe.zremrangebyscore(self.workers_key, 0, time.time() - WORKER_TTL_SECONDS)
+            pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+
+    # --- the hub's transport interface -----------------------------------------------------
+
+    def publish(self, serials: list[str]) -> None:
+        """Broadcast a wake-up hint; raises when Redis is down (the hub then wakes locally)."""
+        if not self._up():
+            raise ConnectionError("redis marked down")
+        try:
+            self.client.publish(self.channel, json.dumps(serials))
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            raise
+
+    def held_changed(self, serial: str, delta: int) -> None:
+        """Keep this worker's published count of ``serial`` current."""
+        self.ensure_started()
+        if not self._up():
+            return
+        try:
+            self.client.hincrby(self.held_prefix + self.worker, serial, delta)
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+
+    def count(self, serial: str) -> int:
+        """Held subscribes of ``serial`` on every live worker."""
+        local = self.hub.local_count(serial)
+        if not self._up():
+            return local
+        try:
+            others = [
+                w.decode()
+                for w in self.client.zrangebyscore(
+                    self.workers_key, time.time() - WORKER_TTL_SECONDS, "+inf"
+                )
+            ]
+            others = [w for w in others if w != self.worker]
+            if not others:
+                return local
+            pipe = self.client.pipeline()
+            for worker in others:
+                pipe.hget(self.held_prefix + worker, serial)
+            return local + sum(int(v) for v in pipe.execute() if v)
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+            return local
