@@ -82,3 +82,21 @@ def live(tmp_path_factory):
     server = LiveServer(tmp_path_factory.mktemp("live")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    from tests.services import fresh_postgres_database
+
+    url, drop = fresh_postgres_database()
+    yield url
+    drop()
+
+
+@pytest.fixture
+def redis_url():
+    """A flushed Redis logical database for one test."""
+    from tests.services import fresh_redis_url
+
+    return fresh_redis_url()
