@@ -47,14 +47,21 @@ def test_pairing_push_and_key_order_on_postgres(pg_server):
     # Bucket values keep their key order (stored as text, never jsonb).
     objects = [{"object_key": f"shared.{serial}", "value": {"z": 1, "a": 2, "m": 3}}]
     immediate = requests.post(
-        pg_server.url + "/nest/transport", data=json.dumps({"objects": objects}), headers=auth(serial), timeout=5
+        pg_server.url + "/nest/transport",
+        data=json.dumps({"objects": objects}),
+        headers=auth(serial),
+        timeout=5,
     )
     assert b'"value":{"z":1,"a":2,"m":3}' in immediate.content
 
-    code = requests.get(pg_server.url + "/nest/passphrase", headers=auth(serial), timeout=5).json()["value"]
+    code = requests.get(pg_server.url + "/nest/passphrase", headers=auth(serial), timeout=5).json()[
+        "value"
+    ]
     stream = subscribe(pg_server.url, serial)
     stream.read_head()
-    claim = requests.post(pg_server.url + "/api/register", json={"code": code, "userId": "pguser"}, timeout=5)
+    claim = requests.post(
+        pg_server.url + "/api/register", json={"code": code, "userId": "pguser"}, timeout=5
+    )
     assert claim.json()["success"] is True
     chunk = json.loads(stream.read_chunk(timeout=1.0))
     assert [o["object_key"] for o in chunk["objects"]] == ["user.pguser", "structure.pguser"]
@@ -66,7 +73,9 @@ def test_races_on_postgres(pg_server):
     with ThreadPoolExecutor(20) as pool:
         keys = list(
             pool.map(
-                lambda _: requests.get(pg_server.url + "/nest/passphrase", headers=auth(serial), timeout=10).json(),
+                lambda _: requests.get(
+                    pg_server.url + "/nest/passphrase", headers=auth(serial), timeout=10
+                ).json(),
                 range(20),
             )
         )
@@ -76,7 +85,9 @@ def test_races_on_postgres(pg_server):
         results = list(
             pool.map(
                 lambda n: requests.post(
-                    pg_server.url + "/api/register", json={"code": code, "userId": f"u{n}"}, timeout=10
+                    pg_server.url + "/api/register",
+                    json={"code": code, "userId": f"u{n}"},
+                    timeout=10,
                 ).json(),
                 range(50),
             )

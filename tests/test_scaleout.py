@@ -1,0 +1,205 @@
+"""Several gevent workers behind the shipped nginx site, on PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import time
+
+import pytest
+import requests
+
+from tests.nest.factories import auth, new_serial
+from tests.nginx import Nginx, RedisServer
+from tests.rawhttp import subscribe
+
+pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.redis]
+
+INVALID_KEY = "Invalid, expired, or already claimed entry key"
+
+
+@pytest.fixture
+def migrated_postgres(postgres_url):
+    from tests.test_postgres import flask_db
+
+    assert flask_db(postgres_url, "upgrade").returncode == 0
+    return postgres_url
+
+
+@pytest.fixture
+def cluster(tmp_path, migrated_postgres, redis_url, start_server):
+    """Factory: gunicorn (N workers, PostgreSQL, Redis) behind nginx; returns (server, nginx)."""
+    proxies = []
+
+    def make(workers: int = 4, redis: str | None = None, **env):
+        server = start_server(
+            workers=workers,
+            DATABASE_URL=migrated_postgres,
+            REDIS_URL=redis or redis_url,
+            TRUSTED_PROXY_HOPS=1,
+            **env,
+        )
+        folder = tmp_path / f"nginx-{len(proxies)}"
+        folder.mkdir()
+        proxy = Nginx(folder, f"127.0.0.1:{server.port}").start()
+        proxies.append(proxy)
+        return server, proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
+
+
+def entry_key(base: str, serial: str) -> str:
+    return requests.get(base + "/nest/passphrase", headers=auth(serial), timeout=5).json()["value"]
+
+
+def claim(base: str, code: str, user: str = "homeassistant", **kw) -> requests.Response:
+    return requests.post(
+        base + "/api/register", json={"code": code, "userId": user}, timeout=5, **kw
+    )
+
+
+def test_pushes_reach_every_worker_through_nginx(cluster):
+    server, proxy = cluster(workers=4, NEST_REGISTER_LIMIT_PER_IP="1000/minute")
+    serials = [new_serial() for _ in range(40)]
+    codes = {s: entry_key(proxy.url, s) for s in serials}
+    streams = {s: subscribe(proxy.url, s) for s in serials}
+    for stream in streams.values():
+        status, headers = stream.read_head(timeout=5)
+        assert status == 200 and headers["transfer-encoding"] == "chunked"
+    # The per-worker held counts are summed over Redis.
+    time.sleep(0.3)
+    listed = requests.get(proxy.url + "/api/devices", timeout=5).json()["devices"]
+    assert {d["serial"]: d["subscriptions"] for d in listed if d["serial"] in codes} == {
+        s: 1 for s in serials
+    }
+
+    worst = 0.0
+    for serial in serials:
+        started = time.monotonic()
+        assert claim(proxy.url, codes[serial]).json()["success"] is True
+        chunk = json.loads(streams[serial].read_chunk(timeout=1.0))
+        worst = max(worst, time.monotonic() - started)
+        assert [o["object_key"] for o in chunk["objects"]] == [
+            "user.homeassistant",
+            "structure.homeassistant",
+        ]
+    assert worst < 1.0
+    for stream in streams.values():
+        stream.close()
+    # Entry URLs keep the port nginx was reached on.
+    entry = requests.get(proxy.url + "/nest/entry", timeout=5).json()
+    assert entry["transport_url"] == f"{proxy.url}/nest/transport"
+
+
+def _post_from(source_ip: str, port: int, path: str, body: dict, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source_ip, 0))
+    conn.request("POST", path, json.dumps(body), headers or {})
+    response = conn.getresponse()
+    result = response.status, response.read()
+    conn.close()
+    return result
+
+
+def test_limits_count_across_workers_per_real_ip(cluster):
+    server, proxy = cluster(workers=4, NEST_REGISTER_LIMIT_PER_IP="3/minute")
+    bad = {"code": "ZZZZZZZ", "userId": "u"}
+    for _ in range(3):
+        assert _post_from("127.0.0.1", proxy.port, "/api/register", bad)[0] == 200
+    # New connections land on any worker; the fourth failure is refused on all of them.
+    for _ in range(4):
+        status, body = _post_from("127.0.0.1", proxy.port, "/api/register", bad)
+        assert (status, body) == (
+            429,
+            b'{"success":false,"message":"Too many registration attempts"}',
+        )
+    # A forged X-Forwarded-For does not make a new client.
+    status, _ = _post_from(
+        "127.0.0.1", proxy.port, "/api/register", bad, {"X-Forwarded-For": "203.0.113.9"}
+    )
+    assert status == 429
+    # Another real address (as nginx sees it) has its own budget.
+    assert _post_from("127.0.0.2", proxy.port, "/api/register", bad)[0] == 200
+
+
+def test_redis_outage_degrades_to_next_subscribe_then_recovers(cluster):
+    redis_server = RedisServer().start()
+    try:
+        server, proxy = cluster(
+            workers=2,
+            redis=redis_server.url,
+            NEST_SUSPEND_TIME_MAX=15,
+            NEST_REGISTER_LIMIT_PER_IP="1000/minute",
+        )
+        redis_server.stop()
+        time.sleep(0.5)
+
+        serials = [new_serial() for _ in range(6)]
+        codes = {s: entry_key(proxy.url, s) for s in serials}
+        streams = {s: subscribe(proxy.url, s) for s in serials}
+        for stream in streams.values():
+            stream.read_head(timeout=5)
+        for serial in serials:
+            started = time.monotonic()
+            response = claim(proxy.url, codes[serial])
+            assert response.status_code == 200 and response.json()["success"] is True
+            assert time.monotonic() - started < 1.5  # no stall beyond the socket timeout
+        failed = claim(proxy.url, "ZZZZZZZ")
+        assert (failed.status_code, failed.json()["message"]) == (200, INVALID_KEY)
+        assert requests.get(proxy.url + "/api/devices", timeout=5).status_code == 200
+
+        # Every device gets its buckets: on the held connection, or on its next subscribe.
+        for serial, stream in streams.items():
+            chunk = stream.read_chunk(timeout=8)
+            if chunk is None:  # hold ended without the hint: the next subscribe delivers
+                stream.close()
+                stream = subscribe(proxy.url, serial)
+                stream.read_head(timeout=5)
+                chunk = stream.read_chunk(timeout=2)
+            assert b'"object_key":"user.homeassistant"' in chunk, serial
+            stream.close()
+
+        # Redis is back: live pushes across workers again.
+        redis_server.start()
+        time.sleep(3)
+        late = [new_serial() for _ in range(6)]
+        late_codes = {s: entry_key(proxy.url, s) for s in late}
+        late_streams = {s: subscribe(proxy.url, s) for s in late}
+        for stream in late_streams.values():
+            stream.read_head(timeout=5)
+        for serial in late:
+            assert claim(proxy.url, late_codes[serial]).json()["success"] is True
+            assert b'"object_key":"user.homeassistant"' in late_streams[serial].read_chunk(
+                timeout=1.0
+            )
+            late_streams[serial].close()
+    finally:
+        redis_server.stop()
+
+
+def test_graceful_reload_loses_nothing(cluster):
+    server, proxy = cluster(
+        workers=2, NEST_SUSPEND_TIME_MAX=15, NEST_REGISTER_LIMIT_PER_IP="1000/minute"
+    )
+    serials = [new_serial() for _ in range(10)]
+    codes = {s: entry_key(proxy.url, s) for s in serials}
+    streams = {s: subscribe(proxy.url, s) for s in serials}
+    for stream in streams.values():
+        stream.read_head(timeout=5)
+    server.signal(signal.SIGHUP)
+    for serial in serials:  # registered while the workers are being replaced
+        assert claim(proxy.url, codes[serial]).json()["success"] is True
+    for serial, stream in streams.items():
+        try:
+            chunk = stream.read_chunk(timeout=10)
+        except (ConnectionError, TimeoutError, OSError):
+            chunk = None  # the old worker went away: the device re-subscribes
+        if chunk is None:
+            stream.close()
+            stream = subscribe(proxy.url, serial)
+            stream.read_head(timeout=5)
+            chunk = stream.read_chunk(timeout=3)
+        assert b'"object_key":"user.homeassistant"' in chunk, serial
+        stream.close()
