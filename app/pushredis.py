@@ -14,6 +14,7 @@ pays a socket timeout twice in a row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -112,10 +113,8 @@ class RedisTransport:
                         self.hub.deliver(json.loads(message["data"]))
             except (RedisError, OSError, ValueError) as exc:
                 self._mark_down(exc)
-                try:
+                with contextlib.suppress(Exception):  # already broken; nothing to release
                     pubsub.close()
-                except Exception:  # already broken; nothing left to release
-                    pass
                 pubsub = None
 
     def _heartbeat(self) -> None:
