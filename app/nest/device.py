@@ -141,9 +141,9 @@ def transport(version: str | None = None):
     db.session.commit()
     app = current_app._get_current_object()
     if items:
-        return _stream(app, _once(app, serial, items), headers)
+        return _stream(_once(app, serial, items), headers)
     if hub.count(serial) >= service.MAX_HELD_PER_DEVICE:
-        return _stream(app, iter([_objects([])]), headers)
+        return _stream(iter([_objects([])]), headers)
     waiter = hub.waiter(serial)
     try:
         # Registered first, then re-checked: a claim committed in between is not missed.
@@ -154,14 +154,14 @@ def transport(version: str | None = None):
         raise
     if items:
         waiter.close()
-        return _stream(app, _once(app, serial, items), headers)
+        return _stream(_once(app, serial, items), headers)
     hold = max(1, current_app.config["NEST_SUSPEND_TIME_MAX"] - 10)
-    response = _stream(app, _hold(app, subscription, waiter, started + hold), headers)
+    response = _stream(_hold(app, subscription, waiter, started + hold), headers)
     response.call_on_close(waiter.close)
     return response
 
 
-def _stream(app, body, headers) -> Response:
+def _stream(body, headers) -> Response:
     # No Content-Length: gunicorn sends the body chunked, one HTTP chunk per yield.
     return Response(body, headers=headers, mimetype="application/json")
 

@@ -124,9 +124,14 @@ def identify_serial(headers, args, path_serial: str | None = None) -> str | None
 def touch_device(serial: str) -> None:
     """Record that ``serial`` was seen now (first sight sets ``createdAt``)."""
     now = now_ms()
-    if insert_ignore(NestDevice, serial=serial, created_at=now, last_seen=now):
-        return
-    # At most one write per second per device.
+    last_seen = db.session.execute(
+        select(NestDevice.last_seen).where(NestDevice.serial == serial)
+    ).scalar_one_or_none()
+    if last_seen is None:
+        if insert_ignore(NestDevice, serial=serial, created_at=now, last_seen=now):
+            return
+    elif last_seen >= now - now % 1000:
+        return  # at most one write per second per device
     db.session.execute(
         update(NestDevice)
         .where(NestDevice.serial == serial, NestDevice.last_seen < now - now % 1000)
