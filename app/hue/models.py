@@ -14,6 +14,9 @@ class HueWhitelist(db.Model):
     __tablename__ = "hue_whitelist"
 
     username: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # SHA-256 of the username: requests are matched on it, so the time a lookup takes
+    # says nothing about how much of a guessed key is right.
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(160), nullable=False)  # latest devicetype
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_used_at: Mapped[int] = mapped_column(BigInteger, nullable=False)

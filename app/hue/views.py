@@ -1,1 +1,106 @@
-"""Hue v1 views (thin: the logic lives in app.hue.service)."""
+"""Hue v1 views (thin: the logic lives in app.hue.service).
+
+Every answer on ``/api…`` is HTTP 200 JSON. The ``/api`` rules accept any method, even
+ones no list names (``PROPFIND``), so Werkzeug never answers a Hue path with its own
+404/405: the service decides between types 1, 3 and 4.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from flask import Response, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter, Rule
+
+from app.bodies import json_body
+from app.envelopes import hue_response
+from app.errors import namespace_of
+from app.extensions import db
+from app.hue import bp, service
+
+
+def create_user():
+    """``POST /api``: register an application; any other method is type 4 on ``/``."""
+    if request.method != "POST":
+        return hue_response([service.method_not_available(request.method, "/")])
+    result = service.register(json_body())
+    db.session.commit()
+    return hue_response(result)
+
+
+def resource(tail: str):
+    """Everything under ``/api/<username>``: config, state, collections, whitelist."""
+    if namespace_of(request.path) != "hue":
+        # A Nest control path that Nest's rules did not take: an empty segment
+        # (/api/registered-devices//x) is Nest's 404, anything else a method they do not
+        # list (PROPFIND) and Nest's 405.
+        raise NotFound() if "//" in request.path else MethodNotAllowed()
+    username, _, rest = tail.partition("/")
+    answer = service.resource_answer(username, rest.rstrip("/"), request.method, _host(), json_body)
+    db.session.commit()
+    return hue_response(answer)
+
+
+def _host() -> str:
+    return request.headers.get("Host") or request.host
+
+
+DESCRIPTION = """<?xml version="1.0" encoding="UTF-8" ?>
+<root xmlns="urn:schemas-upnp-org:device-1-0">
+<specVersion><major>1</major><minor>0</minor></specVersion>
+<URLBase>http://{ip}:{port}/</URLBase>
+<device>
+<deviceType>urn:schemas-upnp-org:device:Basic:1</deviceType>
+<friendlyName>homepair ({ip})</friendlyName>
+<manufacturer>Signify</manufacturer>
+<manufacturerURL>http://www.meethue.com</manufacturerURL>
+<modelDescription>Philips hue Personal Wireless Lighting</modelDescription>
+<modelName>Philips hue bridge 2015</modelName>
+<modelNumber>BSB002</modelNumber>
+<modelURL>http://www.meethue.com</modelURL>
+<serialNumber>{mac12}</serialNumber>
+<UDN>uuid:2f402f80-da50-11e1-9b23-{mac12}</UDN>
+<presentationURL>index.html</presentationURL>
+</device>
+</root>"""
+
+
+@bp.get("/description.xml")
+def description():
+    """``GET /description.xml``: the UPnP description, addressed as the request was."""
+    ip, port = service.split_host(_host())
+    if port is None:
+        port = "443" if request.scheme == "https" else "80"
+    mac12 = service.bridge_mac().replace(":", "")
+    db.session.commit()
+    # The Host header is the client's text: escape it before it goes into XML.
+    body = DESCRIPTION.format(ip=escape(ip), port=escape(port), mac12=mac12)
+    return Response(body, content_type="text/xml")
+
+
+class _TailConverter(BaseConverter):
+    """Everything after ``/api/``, empty segments and slashes included (``/api//config``)."""
+
+    regex = ".*"
+    part_isolating = False
+
+
+def _any_method_rules(state) -> None:
+    # Flask's add_url_rule always narrows a rule to a method list; a Rule without one
+    # matches every method, so even PROPFIND gets its Hue answer instead of Werkzeug's 405.
+    # merge_slashes=False: "/api//x" must not be redirected (a 308 is not a Hue answer).
+    # Nest's static /api/register… rules still win: Werkzeug tries static parts first.
+    state.app.url_map.converters["hue_tail"] = _TailConverter
+    routes = (
+        ("/api", "create_user", create_user),
+        ("/api/", "create_user", create_user),
+        ("/api/<hue_tail:tail>", "resource", resource),
+    )
+    for path, name, view in routes:
+        endpoint = f"{bp.name}.{name}"
+        state.app.view_functions[endpoint] = view
+        state.app.url_map.add(Rule(path, endpoint=endpoint, methods=None, merge_slashes=False))
+
+
+bp.record_once(_any_method_rules)

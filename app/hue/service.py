@@ -1,0 +1,456 @@
+"""Hue bridge v1 logic: registration, whitelist, link button, identity and config objects.
+
+Views pass request data in and turn the returned objects into wire answers; the caller
+commits. Every piece of state (whitelist, pairs, press time, generated MAC) is in the
+database, so every worker, process and host gives the same answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from app.bodies import INVALID
+from app.clock import hue_time, now_s
+from app.dbutil import insert_ignore
+from app.envelopes import compact, hue_error_item, hue_success_item
+from app.extensions import db
+from app.hue.models import HueWhitelist, HueWhitelistPair
+from app.models import Setting
+
+PRESS_SETTING = "hue.link_pressed_at"
+MAC_SETTING = "hue.mac"
+PHILIPS_OUI = "00:17:88"
+USERNAME_ALPHABET = string.ascii_letters + string.digits
+USERNAME_LENGTH = 40
+MAX_DEVICETYPE_BYTES = 40
+COLLECTIONS = ("lights", "groups", "schedules", "scenes", "rules", "sensors", "resourcelinks")
+
+_CLIENT_USERNAME = re.compile(r"[0-9A-Za-z]{10,40}")
+_WHITELIST_DELETE = re.compile(r"config/whitelist/([^/]+)")
+
+
+def invalid_json(address: str) -> dict:
+    """Type 2 at ``address``."""
+    return hue_error_item(2, address, "body contains invalid json")
+
+
+def missing_parameters(address: str) -> dict:
+    """Type 5 at ``address``."""
+    return hue_error_item(5, address, "invalid/missing parameters in body")
+
+
+def not_available(address: str, key: str) -> dict:
+    """Type 6 for a body key the resource does not take."""
+    return hue_error_item(6, f"{address.rstrip('/')}/{key}", f"parameter, {key}, not available")
+
+
+def invalid_value(address: str, key: str, value: Any) -> dict:
+    """Type 7 for a value the parameter does not accept."""
+    return hue_error_item(
+        7,
+        f"{address.rstrip('/')}/{key}",
+        f"invalid value, {compact(value)}, for parameter, {key}",
+    )
+
+
+def unauthorized(address: str) -> dict:
+    """Type 1 at ``address``."""
+    return hue_error_item(1, address, "unauthorized user")
+
+
+def resource_not_available(address: str) -> dict:
+    """Type 3 for an unknown resource."""
+    return hue_error_item(3, address, f"resource, {address}, not available")
+
+
+def method_not_available(method: str, address: str) -> dict:
+    """Type 4 for a known resource and a method it does not serve."""
+    return hue_error_item(4, address, f"method, {method}, not available for resource, {address}")
+
+
+def link_button_not_pressed() -> dict:
+    """Type 101, the seed's "press the button" answer."""
+    return hue_error_item(101, "", "link button not pressed")
+
+
+# --- link button ---------------------------------------------------------------------------
+
+
+def _read_setting(name: str) -> str | None:
+    return db.session.execute(
+        select(Setting.value).where(Setting.name == name)
+    ).scalar_one_or_none()
+
+
+def _write_setting(name: str, value: str) -> None:
+    if not insert_ignore(Setting, name=name, value=value):
+        db.session.execute(update(Setting).where(Setting.name == name).values(value=value))
+
+
+def link_window() -> int:
+    """``HUE_LINK_WINDOW_SECONDS``."""
+    return current_app.config["HUE_LINK_WINDOW_SECONDS"]
+
+
+def link_button_open(now: int | None = None) -> bool:
+    """True while press ≤ now < press + window (wall clock, epoch seconds)."""
+    raw = _read_setting(PRESS_SETTING)
+    if raw is None:
+        return False
+    now = now_s() if now is None else now
+    pressed = int(raw)
+    return pressed <= now < pressed + link_window()
+
+
+def press_link_button() -> int:
+    """Open the registration window now; returns when it closes (epoch seconds).
+
+    Registrations do not consume the press: every app pairing before then succeeds.
+    The caller commits.
+    """
+    now = now_s()
+    _write_setting(PRESS_SETTING, str(now))
+    return now + link_window()
+
+
+def close_link_button() -> None:
+    """Close the registration window at once. The caller commits."""
+    db.session.execute(delete(Setting).where(Setting.name == PRESS_SETTING))
+
+
+# --- identity ------------------------------------------------------------------------------
+
+
+def bridge_mac() -> str:
+    """``HUE_MAC``, else the MAC generated once (Philips prefix + 3 random bytes) and stored.
+
+    Workers may race on the first request; the database keeps the first MAC written and
+    everyone reads that one back.
+    """
+    configured = current_app.config["HUE_MAC"]
+    if configured:
+        return configured
+    stored = _read_setting(MAC_SETTING)
+    if stored is not None:
+        return stored
+    tail = ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+    insert_ignore(Setting, name=MAC_SETTING, value=f"{PHILIPS_OUI}:{tail}")
+    return _read_setting(MAC_SETTING)
+
+
+def bridge_id(mac: str) -> str:
+    """``00:17:88:4a:15:15`` → ``001788FFFE4A1515``."""
+    digits = mac.replace(":", "")
+    return (digits[:6] + "fffe" + digits[6:]).upper()
+
+
+def short_config() -> dict:
+    """The unauthenticated config (``GET /api/config``), keys in wire order."""
+    mac = bridge_mac()
+    return {
+        "name": "homepair",
+        "datastoreversion": "126",
+        "swversion": "1967054020",
+        "apiversion": "1.67.0",
+        "mac": mac,
+        "bridgeid": bridge_id(mac),
+        "factorynew": False,
+        "replacesbridgeid": None,
+        "modelid": "BSB002",
+        "starterkitid": "",
+    }
+
+
+def split_host(host: str) -> tuple[str, str | None]:
+    """``Host`` header → (host part, port or None); IPv6 literals keep their brackets."""
+    host = host.strip()
+    if host.startswith("["):
+        end = host.find("]")
+        if end != -1:
+            rest = host[end + 1 :]
+            return host[: end + 1], rest[1:] if rest.startswith(":") and rest[1:] else None
+        return host, None
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and ":" not in name:
+        return name, port
+    return host, None
+
+
+def full_config(host: str) -> dict:
+    """The whitelisted config (``GET /api/<u>/config``): short config, then bridge details."""
+    now = hue_time(now_s())
+    ip = split_host(host)[0].strip("[]")
+    return {
+        **short_config(),
+        "ipaddress": ip,
+        "netmask": "255.255.255.0",
+        "gateway": "0.0.0.0",
+        "dhcp": True,
+        "proxyaddress": "none",
+        "proxyport": 0,
+        "UTC": now,
+        "localtime": now,
+        "timezone": "Etc/UTC",
+        "zigbeechannel": 15,
+        "linkbutton": link_button_open(),
+        "portalservices": False,
+        "whitelist": whitelist(),
+    }
+
+
+def full_state(host: str) -> dict:
+    """``GET /api/<u>``: the config between empty collections."""
+    return {
+        "lights": {},
+        "groups": {},
+        "config": full_config(host),
+        "schedules": {},
+        "scenes": {},
+        "rules": {},
+        "sensors": {},
+        "resourcelinks": {},
+    }
+
+
+# --- whitelist -----------------------------------------------------------------------------
+
+
+def key_hash(username: str) -> str:
+    """SHA-256 hex of a username, the column requests are matched on."""
+    return hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def find_key(username: str) -> HueWhitelist | None:
+    """The whitelist entry of ``username``, matched in constant time; None if unknown."""
+    if not username or len(username) > USERNAME_LENGTH or not username.isascii():
+        return None
+    entry = db.session.execute(
+        select(HueWhitelist).where(HueWhitelist.key_hash == key_hash(username))
+    ).scalar_one_or_none()
+    if entry is None or not hmac.compare_digest(entry.username.encode(), username.encode()):
+        return None
+    return entry
+
+
+def authenticate(username: str) -> HueWhitelist | None:
+    """The whitelisted entry for a path username, its last use date set to now.
+
+    Written at most once per second per key (skipped when unchanged), and before the
+    answer is built so the caller's own entry shows now. The caller commits.
+    """
+    entry = find_key(username)
+    if entry is None:
+        return None
+    now = now_s()
+    if entry.last_used_at < now:
+        db.session.execute(
+            update(HueWhitelist)
+            .where(HueWhitelist.username == entry.username, HueWhitelist.last_used_at < now)
+            .values(last_used_at=now)
+        )
+        # The bulk UPDATE does not touch the loaded object.
+        entry.last_used_at = max(entry.last_used_at, now)
+    return entry
+
+
+def whitelist() -> dict:
+    """``{key: {"last use date", "create date", "name"}}`` by create date, then key."""
+    rows = db.session.execute(
+        select(HueWhitelist).order_by(HueWhitelist.created_at, HueWhitelist.username)
+    ).scalars()
+    return {
+        row.username: {
+            "last use date": hue_time(row.last_used_at),
+            "create date": hue_time(row.created_at),
+            "name": row.name,
+        }
+        for row in rows
+    }
+
+
+def delete_key(key: str) -> bool:
+    """Remove a key and all its pairs; False if it was not whitelisted. The caller commits."""
+    entry = find_key(key)
+    if entry is None:
+        return False
+    db.session.execute(delete(HueWhitelistPair).where(HueWhitelistPair.username == entry.username))
+    removed = db.session.execute(
+        delete(HueWhitelist).where(HueWhitelist.username == entry.username)
+    ).rowcount
+    return removed == 1
+
+
+# --- registration --------------------------------------------------------------------------
+
+
+def registration_errors(body: Any) -> list[dict]:
+    """The validation errors of a ``POST /api`` body, in the spec's order (§2.1, steps 1–5)."""
+    if body is INVALID or not isinstance(body, dict):
+        return [invalid_json("/")]
+    allow_username = current_app.config["HUE_ALLOW_CLIENT_USERNAME"]
+    allowed = {"devicetype", "generateclientkey"} | ({"username"} if allow_username else set())
+    errors = [not_available("/", key) for key in body if key not in allowed]
+    if allow_username and "username" in body:
+        username = body["username"]
+        if not isinstance(username, str) or not _CLIENT_USERNAME.fullmatch(username):
+            errors.append(invalid_value("/", "username", username))
+    if "devicetype" not in body:
+        errors.append(missing_parameters("/"))
+    else:
+        devicetype = body["devicetype"]
+        if devicetype == "":
+            errors.append(invalid_json("/"))
+        elif (
+            not isinstance(devicetype, str)
+            or len(devicetype.encode("utf-8", "surrogatepass")) > MAX_DEVICETYPE_BYTES
+        ):
+            errors.append(invalid_value("/", "devicetype", devicetype))
+    if "generateclientkey" in body and not isinstance(body["generateclientkey"], bool):
+        errors.append(invalid_value("/", "generateclientkey", body["generateclientkey"]))
+    return errors
+
+
+@dataclass
+class _Registered:
+    username: str
+    clientkey: str | None
+
+
+def _new_username() -> str:
+    return "".join(secrets.choice(USERNAME_ALPHABET) for _ in range(USERNAME_LENGTH))
+
+
+def _new_clientkey() -> str:
+    return secrets.token_hex(16).upper()
+
+
+def _create(username: str, devicetype: str, with_clientkey: bool, now: int) -> bool:
+    """Insert a whitelist entry; False when the username exists already."""
+    return bool(
+        insert_ignore(
+            HueWhitelist,
+            username=username,
+            key_hash=key_hash(username),
+            name=devicetype,
+            created_at=now,
+            last_used_at=now,
+            clientkey=_new_clientkey() if with_clientkey else None,
+        )
+    )
+
+
+def _register(username: str | None, devicetype: str, want_clientkey: bool) -> _Registered:
+    now = now_s()
+    if username is None:
+        # A new key on every call; a collision among 62**40 keys only costs a retry.
+        username = _new_username()
+        while not _create(username, devicetype, want_clientkey, now):
+            username = _new_username()
+    elif not _create(username, devicetype, want_clientkey, now):
+        # A known key: the latest devicetype names it, its create date stays.
+        db.session.execute(
+            update(HueWhitelist).where(HueWhitelist.username == username).values(name=devicetype)
+        )
+        if want_clientkey:
+            db.session.execute(
+                update(HueWhitelist)
+                .where(HueWhitelist.username == username, HueWhitelist.clientkey.is_(None))
+                .values(clientkey=_new_clientkey())
+            )
+    insert_ignore(HueWhitelistPair, username=username, devicetype=devicetype, created_at=now)
+    clientkey = None
+    if want_clientkey:
+        clientkey = db.session.execute(
+            select(HueWhitelist.clientkey).where(HueWhitelist.username == username)
+        ).scalar_one()
+    return _Registered(username, clientkey)
+
+
+def register(body: Any) -> list[dict]:
+    """``POST /api``: the result array (errors, type 101, or one success). The caller commits."""
+    errors = registration_errors(body)
+    if errors:
+        return errors
+    if not link_button_open():
+        return [link_button_not_pressed()]
+    allow_username = current_app.config["HUE_ALLOW_CLIENT_USERNAME"]
+    username = body.get("username") if allow_username else None
+    result = _register(username, body["devicetype"], body.get("generateclientkey") is True)
+    success = {"username": result.username}
+    if result.clientkey is not None:
+        success["clientkey"] = result.clientkey
+    return [hue_success_item(success)]
+
+
+# --- config updates ------------------------------------------------------------------------
+
+
+def update_config(body: Any) -> list[dict]:
+    """``PUT /api/<u>/config``: one result per key, in body order. The caller commits."""
+    if body is INVALID or not isinstance(body, dict):
+        return [invalid_json("/config")]
+    if not body:
+        return [missing_parameters("/config")]
+    results = []
+    for key, value in body.items():
+        if key != "linkbutton":
+            results.append(not_available("/config", key))
+        elif value is True:
+            press_link_button()
+            results.append(hue_success_item({"/config/linkbutton": True}))
+        elif value is False:
+            close_link_button()
+            results.append(hue_success_item({"/config/linkbutton": False}))
+        else:
+            results.append(invalid_value("/config", "linkbutton", value))
+    return results
+
+
+# --- resources under /api/<username> --------------------------------------------------------
+
+
+def resource_answer(username: str, rest: str, method: str, host: str, body_reader) -> Any:
+    """The answer for ``METHOD /api/<username>/<rest>`` (spec §5, §6).
+
+    ``rest`` is the path after the username without slashes at either end; ``body_reader``
+    returns the parsed JSON body and is called only when the resource reads one, so a
+    refused request never has its body read. The caller commits.
+    """
+    verb = "GET" if method == "HEAD" else method
+    if username == "config" and rest == "" and verb == "GET":
+        # GET /api/config: "config" can never be a key (keys have 10+ characters).
+        return short_config()
+    if authenticate(username) is None:
+        if rest == "config" and verb == "GET":
+            return short_config()
+        return [unauthorized("/" + rest.split("/", 1)[0])]
+    address = "/" + rest
+    if rest == "":
+        if verb == "GET":
+            return full_state(host)
+    elif rest == "config":
+        if verb == "GET":
+            return full_config(host)
+        if verb == "PUT":
+            return update_config(body_reader())
+    elif rest in COLLECTIONS:
+        if verb == "GET":
+            return {}
+    elif match := _WHITELIST_DELETE.fullmatch(rest):
+        if verb == "DELETE":
+            key = match.group(1)
+            if delete_key(key):
+                return [hue_success_item(f"/config/whitelist/{key} deleted")]
+            return [resource_not_available(f"/config/whitelist/{key}")]
+    else:
+        return [resource_not_available(address)]
+    return [method_not_available(method, address)]

@@ -1,0 +1,51 @@
+"""Hue registration on PostgreSQL under gunicorn: races on one username, key order, deletes."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.hue.conftest import live_post, live_press
+from tests.live import BIN, ROOT, clean_env
+
+pytestmark = [pytest.mark.postgres, pytest.mark.live]
+
+
+def test_registration_races_and_whitelist_on_postgres(postgres_url, start_server):
+    upgrade = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=clean_env(DATABASE_URL=postgres_url, SECRET_KEY="s"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    server = start_server(workers=2, DATABASE_URL=postgres_url)
+    live_press(server)
+
+    # Concurrent first registrations of one client username: one row, every answer a success.
+    body = {"username": "racingname01", "devicetype": "race#1", "generateclientkey": True}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: live_post(server, body).json(), range(16)))
+    clientkeys = {answer[0]["success"]["clientkey"] for answer in answers}
+    assert len(clientkeys) == 1
+    generated = live_post(server, {"devicetype": "pg#gen"}).json()[0]["success"]["username"]
+
+    config = requests.get(f"{server.url}/api/racingname01/config", timeout=10)
+    assert config.content.startswith(b'{"name":"homepair","datastoreversion":"126"')
+    whitelist = config.json()["whitelist"]
+    assert list(whitelist["racingname01"]) == ["last use date", "create date", "name"]
+    assert generated in whitelist
+
+    deleted = requests.delete(
+        f"{server.url}/api/{generated}/config/whitelist/racingname01", timeout=10
+    )
+    assert deleted.content == b'[{"success":"/config/whitelist/racingname01 deleted"}]'
+    refused = requests.get(f"{server.url}/api/racingname01/lights", timeout=10)
+    assert refused.content == (
+        b'[{"error":{"type":1,"address":"/lights","description":"unauthorized user"}}]'
+    )
