@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy import event
+from sqlalchemy import event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -20,7 +20,9 @@ def insert_ignore(model, **values) -> int:
     dialect = db.session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(model).values(**values).on_conflict_do_nothing()
-    return db.session.execute(stmt).rowcount
+    # Count returned rows, not rowcount: on PostgreSQL SQLAlchemy adds an implicit RETURNING
+    # for an autoincrement key and rowcount then reads -1 (a lost race looked like a win).
+    return len(db.session.execute(stmt.returning(literal_column("1"))).all())
 
 
 @event.listens_for(Engine, "connect")

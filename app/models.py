@@ -25,7 +25,7 @@ class MailOutbox(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     to_addr: Mapped[str] = mapped_column(String(320), nullable=False)
     subject: Mapped[str] = mapped_column(String(200), nullable=False)
-    body: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)  # sealed: app.mail.seal()
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)  # epoch s
     next_attempt_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
     locked_until: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -25,12 +25,24 @@ class RuuviCode(db.Model):
     __tablename__ = "ruuvi_code"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code_hmac: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    code_hmac: Mapped[str] = mapped_column(String(64), nullable=False)
     email_key: Mapped[str] = mapped_column(String(254), nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)  # as given
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (
+        # An unused code is never issued twice, whichever worker issues it: the database
+        # settles the race. Expired unused rows are deleted before a colliding insert.
+        Index(
+            "uq_ruuvi_code_unused_hmac",
+            "code_hmac",
+            unique=True,
+            sqlite_where=text("used_at IS NULL"),
+            postgresql_where=text("used_at IS NULL"),
+        ),
+    )
 
 
 class RuuviToken(db.Model):
