@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -94,13 +96,18 @@ def test_pushes_reach_every_worker_through_nginx(cluster):
     assert entry["transport_url"] == f"{proxy.url}/nest/transport"
 
 
-def _post_from(source_ip: str, port: int, path: str, body: dict, headers: dict | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=(source_ip, 0))
-    conn.request("POST", path, json.dumps(body), headers or {})
+def _request_from(source_ip: str, port: int, method: str, path: str, body=None, headers=None):
+    """One request on a fresh connection from ``source_ip`` (a loopback address)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source_ip, 0))
+    conn.request(method, path, None if body is None else json.dumps(body), headers or {})
     response = conn.getresponse()
     result = response.status, response.read()
     conn.close()
     return result
+
+
+def _post_from(source_ip: str, port: int, path: str, body: dict, headers: dict | None = None):
+    return _request_from(source_ip, port, "POST", path, body, headers)
 
 
 def test_limits_count_across_workers_per_real_ip(cluster):
@@ -203,3 +210,103 @@ def test_graceful_reload_loses_nothing(cluster):
             chunk = stream.read_chunk(timeout=3)
         assert b'"object_key":"user.homeassistant"' in chunk, serial
         stream.close()
+
+
+# gunicorn logs "pid:<1234>:GET:/verify" per request, so a test sees which worker answered.
+ACCESS_LOG = "--access-logfile - --access-logformat=pid:%(p)s:%(m)s:%(U)s"
+
+
+def _answered_by(server, method: str, path: str) -> list[str]:
+    return re.findall(rf"pid:<(\d+)>:{method}:{re.escape(path)}$", server.log(), re.MULTILINE)
+
+
+@pytest.fixture
+def smtp_server():
+    from tests.ruuvi.helpers import start_smtp
+
+    controller, mailbox = start_smtp()
+    yield controller, mailbox
+    controller.stop()
+
+
+def test_ruuvi_limits_and_codes_across_workers(cluster, smtp_server):
+    from tests.ruuvi.helpers import code_of
+
+    controller, mailbox = smtp_server
+    server, proxy = cluster(
+        workers=4,
+        MAIL_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=controller.port,
+        RUUVI_REGISTER_LIMIT_PER_EMAIL="3/hour",
+        RUUVI_REGISTER_LIMIT_PER_IP="6/hour",
+        GUNICORN_CMD_ARGS=ACCESS_LOG,
+    )
+    throttled = (
+        b'{"result":"error","error":"Too many requests","code":"ER_THROTTLED","sub_code":null}'
+    )
+    # Per e-mail, whatever worker answers and whatever the letter case.
+    for address in ("Limit@Example.com", "limit@example.com", "LIMIT@example.com"):
+        assert _post_from("127.0.0.1", proxy.port, "/register", {"email": address})[0] == 200
+    for _ in range(4):
+        assert _post_from("127.0.0.1", proxy.port, "/register", {"email": "limit@EXAMPLE.com"}) == (
+            429,
+            throttled,
+        )
+    # Per real client IP (as nginx sees it): 127.0.0.1 has 3 counted registrations left to 6.
+    for n in range(3):
+        assert (
+            _post_from("127.0.0.1", proxy.port, "/register", {"email": f"ip{n}@example.com"})[0]
+            == 200
+        )
+    assert _post_from("127.0.0.1", proxy.port, "/register", {"email": "ip9@example.com"})[0] == 429
+    forged = {"X-Forwarded-For": "198.51.100.7"}
+    assert (
+        _post_from("127.0.0.1", proxy.port, "/register", {"email": "ip8@example.com"}, forged)[0]
+        == 429
+    )
+    assert _post_from("127.0.0.2", proxy.port, "/register", {"email": "ip8@example.com"})[0] == 200
+
+    # A code registered on one worker verifies on another. nginx reuses one keep-alive upstream
+    # connection for sequential requests, so the verify goes to gunicorn on a fresh connection.
+    crossed = False
+    for n in range(12):
+        address = f"cross{n}@example.com"
+        source = f"127.0.1.{n + 1}"
+        assert _post_from(source, proxy.port, "/register", {"email": address})[0] == 200
+        code = code_of(mailbox.wait_for(address)[0])
+        status, body = _request_from(source, server.port, "GET", f"/verify?token={code}")
+        assert status == 200 and json.loads(body)["data"]["newUser"] is True
+        time.sleep(0.2)  # the access log line is written after the answer
+        registered, verified = (
+            _answered_by(server, "POST", "/register"),
+            _answered_by(server, "GET", "/verify"),
+        )
+        if registered[-1] != verified[-1]:
+            crossed = True
+            break
+    assert crossed, "every verify landed on the worker that registered"
+
+
+def test_cli_link_button_press_is_honoured_by_every_worker(cluster):
+    server, proxy = cluster(workers=4, GUNICORN_CMD_ARGS=ACCESS_LOG)
+    refused = _post_from("127.0.0.1", proxy.port, "/api", {"devicetype": "before#press"})
+    assert b'"type":101' in refused[1]
+    server.flask("hue", "press-link-button")
+    deadline = time.monotonic() + 20
+    workers: set[str] = set()
+    while len(workers) < 4 and time.monotonic() < deadline:
+        seen = len(_answered_by(server, "POST", "/api"))
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(
+                pool.map(
+                    lambda n: requests.post(
+                        server.url + "/api", json={"devicetype": f"w#{n}"}, timeout=5
+                    ).json(),
+                    range(16),
+                )
+            )
+        assert all("success" in a[0] for a in answers), answers
+        time.sleep(0.2)
+        workers |= set(_answered_by(server, "POST", "/api")[seen:])
+    assert len(workers) == 4, workers

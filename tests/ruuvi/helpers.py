@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import email
 import email.policy
 import itertools
 import json
 import re
-import secrets
 import sqlite3
 import threading
 import time
@@ -187,19 +185,3 @@ def read_rows(database_url: str, sql: str, params: tuple = ()) -> list[tuple]:
         return connection.execute(sql, params).fetchall()
     finally:
         connection.close()
-
-
-@contextlib.contextmanager
-def postgres_database():
-    """A fresh PostgreSQL database on the local server; yields its SQLAlchemy URL."""
-    import psycopg
-
-    name = f"homepair_ruuvi_{secrets.token_hex(6)}"
-    admin = "postgresql://postgres@127.0.0.1/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

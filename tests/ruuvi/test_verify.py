@@ -15,9 +15,9 @@ from tests.ruuvi.helpers import (
     BODY_MISSING_TOKEN,
     RuuviClient,
     body_lines,
-    postgres_database,
     unique_email,
 )
+from tests.services import fresh_postgres_database
 
 
 @pytest.mark.parametrize("query", ["", "?token=", "?other=ABCD", "?token"])
@@ -78,7 +78,9 @@ def pair(request, tmp_path_factory, smtp):
     }
     with contextlib.ExitStack() as stack:
         if request.param == "postgres":
-            env["DATABASE_URL"] = stack.enter_context(postgres_database())
+            url, drop = fresh_postgres_database()
+            stack.callback(drop)
+            env["DATABASE_URL"] = url
         server = LiveServer(tmp_path_factory.mktemp("pair"), workers=2, **env)
         if request.param == "postgres":
             server.flask("db", "upgrade")
