@@ -63,6 +63,33 @@ def claim(base: str, code: str, user: str = "homeassistant", **kw) -> requests.R
     )
 
 
+def hold(base: str, count: int) -> tuple[dict[str, str], dict]:
+    """``count`` new devices with entry keys, each holding a subscribe: (codes, streams)."""
+    serials = [new_serial() for _ in range(count)]
+    codes = {s: entry_key(base, s) for s in serials}
+    streams = {s: subscribe(base, s) for s in serials}
+    for stream in streams.values():
+        status, _ = stream.read_head(timeout=5)
+        assert status == 200
+    return codes, streams
+
+
+def buckets_arrive(base: str, serial: str, stream, timeout: float) -> bytes:
+    """The pairing chunk: on the held connection, or (hold lost or ended) the next subscribe."""
+    try:
+        chunk = stream.read_chunk(timeout=timeout)
+    except (ConnectionError, TimeoutError, OSError):
+        chunk = None  # the worker holding it went away
+    stream.close()
+    if chunk is None:
+        stream = subscribe(base, serial)
+        stream.read_head(timeout=5)
+        chunk = stream.read_chunk(timeout=3)
+        stream.close()
+    assert b'"object_key":"user.homeassistant"' in chunk, serial
+    return chunk
+
+
 def test_pushes_reach_every_worker_through_nginx(cluster):
     server, proxy = cluster(workers=4, NEST_REGISTER_LIMIT_PER_IP="1000/minute")
     serials = [new_serial() for _ in range(40)]
@@ -143,12 +170,8 @@ def test_redis_outage_degrades_to_next_subscribe_then_recovers(cluster):
         redis_server.stop()
         time.sleep(0.5)
 
-        serials = [new_serial() for _ in range(6)]
-        codes = {s: entry_key(proxy.url, s) for s in serials}
-        streams = {s: subscribe(proxy.url, s) for s in serials}
-        for stream in streams.values():
-            stream.read_head(timeout=5)
-        for serial in serials:
+        codes, streams = hold(proxy.url, 6)
+        for serial in codes:
             started = time.monotonic()
             response = claim(proxy.url, codes[serial])
             assert response.status_code == 200 and response.json()["success"] is True
@@ -159,24 +182,13 @@ def test_redis_outage_degrades_to_next_subscribe_then_recovers(cluster):
 
         # Every device gets its buckets: on the held connection, or on its next subscribe.
         for serial, stream in streams.items():
-            chunk = stream.read_chunk(timeout=8)
-            if chunk is None:  # hold ended without the hint: the next subscribe delivers
-                stream.close()
-                stream = subscribe(proxy.url, serial)
-                stream.read_head(timeout=5)
-                chunk = stream.read_chunk(timeout=2)
-            assert b'"object_key":"user.homeassistant"' in chunk, serial
-            stream.close()
+            buckets_arrive(proxy.url, serial, stream, timeout=8)
 
         # Redis is back: live pushes across workers again.
         redis_server.start()
         time.sleep(3)
-        late = [new_serial() for _ in range(6)]
-        late_codes = {s: entry_key(proxy.url, s) for s in late}
-        late_streams = {s: subscribe(proxy.url, s) for s in late}
-        for stream in late_streams.values():
-            stream.read_head(timeout=5)
-        for serial in late:
+        late_codes, late_streams = hold(proxy.url, 6)
+        for serial in late_codes:
             assert claim(proxy.url, late_codes[serial]).json()["success"] is True
             assert b'"object_key":"user.homeassistant"' in late_streams[serial].read_chunk(
                 timeout=1.0
@@ -190,26 +202,12 @@ def test_graceful_reload_loses_nothing(cluster):
     server, proxy = cluster(
         workers=2, NEST_SUSPEND_TIME_MAX=15, NEST_REGISTER_LIMIT_PER_IP="1000/minute"
     )
-    serials = [new_serial() for _ in range(10)]
-    codes = {s: entry_key(proxy.url, s) for s in serials}
-    streams = {s: subscribe(proxy.url, s) for s in serials}
-    for stream in streams.values():
-        stream.read_head(timeout=5)
+    codes, streams = hold(proxy.url, 10)
     server.signal(signal.SIGHUP)
-    for serial in serials:  # registered while the workers are being replaced
-        assert claim(proxy.url, codes[serial]).json()["success"] is True
+    for code in codes.values():  # registered while the workers are being replaced
+        assert claim(proxy.url, code).json()["success"] is True
     for serial, stream in streams.items():
-        try:
-            chunk = stream.read_chunk(timeout=10)
-        except (ConnectionError, TimeoutError, OSError):
-            chunk = None  # the old worker went away: the device re-subscribes
-        if chunk is None:
-            stream.close()
-            stream = subscribe(proxy.url, serial)
-            stream.read_head(timeout=5)
-            chunk = stream.read_chunk(timeout=3)
-        assert b'"object_key":"user.homeassistant"' in chunk, serial
-        stream.close()
+        buckets_arrive(proxy.url, serial, stream, timeout=10)
 
 
 # gunicorn logs "pid:<1234>:GET:/verify" per request, so a test sees which worker answered.
