@@ -50,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     errors.init_app(app)
 
-    from app import hue, mail, nest, ruuvi
+    from app import hue, mail, nest, ruuvi, web
     from app.hue import cli as hue_cli
     from app.hue import models as _hue_models  # noqa: F401
     from app.nest import cli as nest_cli
@@ -61,6 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(nest.bp)
     app.register_blueprint(hue.bp)
     app.register_blueprint(ruuvi.bp)
+    # The web pages and their CSRF protection; the protocol APIs' clients send no CSRF token.
+    web.init_app(app, exempt=(health.bp, nest.bp, hue.bp, ruuvi.bp))
     mail.init_app(app)
     _init_push(app)
     app.cli.add_command(nest_cli.nest)

@@ -70,11 +70,21 @@ def _limits(*specs):
     return apply
 
 
-register_limits = _limits(
-    ("RUUVI_REGISTER_LIMIT_PER_EMAIL", "ruuvi-register-email", _email_key),
-    ("RUUVI_REGISTER_LIMIT_PER_IP", "ruuvi-register-ip", client_ip),
-    ("RUUVI_REGISTER_LIMIT_TOTAL", "ruuvi-register-total", everyone),
-)
+def register_limits_for(email_key):
+    """The ``/register`` limits, with ``email_key`` reading the address of the request.
+
+    The scopes are shared, so every view decorated with them (the web sign-in form too)
+    draws on the same budgets per address, per client IP and in total.
+    """
+    return _limits(
+        ("RUUVI_REGISTER_LIMIT_PER_EMAIL", "ruuvi-register-email", email_key),
+        ("RUUVI_REGISTER_LIMIT_PER_IP", "ruuvi-register-ip", client_ip),
+        ("RUUVI_REGISTER_LIMIT_TOTAL", "ruuvi-register-total", everyone),
+    )
+
+
+register_limits = register_limits_for(_email_key)
+# Shared scopes: the web sign-in form's code step is decorated with these as well.
 verify_limits = _limits(
     ("RUUVI_VERIFY_LIMIT_PER_IP", "ruuvi-verify-ip", client_ip),
     ("RUUVI_VERIFY_LIMIT_TOTAL", "ruuvi-verify-total", everyone),
@@ -106,37 +116,77 @@ def authenticated(view):
     return wrapper
 
 
-@register_limits
-def register():
-    """``POST /register``: e-mail a code to a new or existing account's address."""
+class Refused(Exception):
+    """A request the protocol refuses: the status and error fields of its answer."""
+
+    def __init__(self, status: int, error: str, code: str, sub_code: str | None = None):
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.code = code
+        self.sub_code = sub_code
+
+    def response(self) -> Response:
+        """The refusal as the Ruuvi JSON error answer."""
+        return ruuvi_error_response(self.status, self.error, self.code, self.sub_code)
+
+
+def send_code(body) -> str:
+    """Rows 2-4 of ``/register``: check the address, issue a code and queue its e-mail.
+
+    Commits and wakes the mail sender; returns the address as given, or raises
+    :class:`Refused`. A sent code counts against the register limits. The API and the web
+    sign-in form both call this, so they answer alike.
+    """
     try:
-        email = service.parse_register(_body())
+        email = service.parse_register(body)
     except service.NotAnObject:
-        return ruuvi_error_response(400, "Invalid JSON", "ER_INVALID", "ER_INVALID_FORMAT")
+        raise Refused(400, "Invalid JSON", "ER_INVALID", "ER_INVALID_FORMAT") from None
     except service.InvalidEmail as exc:
-        return ruuvi_error_response(
+        raise Refused(
             400, f"Invalid e-mail address: {exc.shown}", "ER_INVALID", "ER_INVALID_EMAIL_ADDRESS"
-        )
+        ) from None
     service.issue_code(email)
     db.session.commit()
     mail.wake()
     count_against_limits()
+    return email
+
+
+def verify_code(token: str) -> service.Verified:
+    """Rows 2-4 of ``/verify``: redeem a code (committed) or raise :class:`Refused`.
+
+    Failed attempts count against the verify limits.
+    """
+    if not token:
+        count_against_limits()
+        raise Refused(400, "Missing token", "ER_INVALID", "ER_INVALID_ARGUMENT")
+    verified = service.redeem(token)
+    if verified is None:
+        db.session.rollback()
+        count_against_limits()
+        raise Refused(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
+    db.session.commit()
+    return verified
+
+
+@register_limits
+def register():
+    """``POST /register``: e-mail a code to a new or existing account's address."""
+    try:
+        email = send_code(_body())
+    except Refused as exc:
+        return exc.response()
     return ruuvi_success_response({"email": email})
 
 
 @verify_limits
 def verify():
     """``GET /verify?token=<code>``: trade a code for an access token."""
-    token = request.args.get("token", "")
-    if not token:
-        count_against_limits()
-        return ruuvi_error_response(400, "Missing token", "ER_INVALID", "ER_INVALID_ARGUMENT")
-    verified = service.redeem(token)
-    if verified is None:
-        db.session.rollback()
-        count_against_limits()
-        return ruuvi_error_response(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
-    db.session.commit()
+    try:
+        verified = verify_code(request.args.get("token", ""))
+    except Refused as exc:
+        return exc.response()
     return ruuvi_success_response(
         {
             "email": verified.email,

@@ -1,0 +1,93 @@
+"""HTML error pages for the pages' own endpoints.
+
+The app-wide handlers (:mod:`app.errors`) answer every protocol path in its JSON envelope;
+these blueprint handlers take precedence for requests routed to a page, so a person sees a
+page that says what went wrong, never JSON and never a stack trace. A rate-limited form is
+shown again with the protocol's 429 message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import render_template, request
+from flask_limiter import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+from app.limits import retry_after
+from app.web import bp, views
+from app.web.account import current_account
+
+log = logging.getLogger(__name__)
+
+_TITLES = {
+    400: "Bad request",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    500: "Something went wrong",
+}
+
+
+def _load_account() -> None:
+    # Refusals raised before the pages' own hooks (CSRF, limits) still show who is signed in;
+    # a database failure here must not hide the error page itself.
+    try:
+        current_account()
+    except Exception:
+        log.exception("could not load the account for an error page")
+        db.session.rollback()
+
+
+def error_page(status: int, message: str, title: str | None = None, detail: str | None = None):
+    """An HTML error page with ``status``; ``detail`` is a technical reason shown below."""
+    title = title or _TITLES.get(status, "Error")
+    page = render_template("error.html", status=status, title=title, message=message, detail=detail)
+    return page, status
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_refused(exc: CSRFError):
+    _load_account()
+    return error_page(
+        400,
+        "The form's security token was missing, wrong or expired, so nothing was done."
+        " Go back, reload the page and submit the form again.",
+        title="Form expired or not sent from this site",
+        detail=exc.description,
+    )
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _rate_limited(exc: RateLimitExceeded):
+    seconds = retry_after(exc)
+    _load_account()
+    if request.endpoint == "web.pair_submit":
+        body = views.pair_limited(seconds)
+    elif request.endpoint in ("web.signin_submit", "web.signin_code_submit"):
+        body = views.signin_limited(seconds)
+    else:  # no other page is limited today; say so plainly all the same
+        body = render_template(
+            "error.html", status=429, title="Too many requests", message="Too many requests"
+        )
+    return body, 429, {"Retry-After": str(seconds)}
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    status = exc.code or 500
+    message = exc.description if status == 403 else _TITLES.get(status, "Error") + "."
+    return error_page(status, message)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    try:
+        db.session.rollback()
+    except Exception:  # the database itself may be what failed
+        log.exception("rollback failed")
+    return error_page(500, "The server could not complete this request. Try again later.")
