@@ -27,6 +27,10 @@ run: migrate
 test: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The benchmark of issue 7 (bench/README.md); BENCH_ARGS=--quick for a seconds-long smoke run.
+bench: $(BIN)/.installed-dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check app tests bench migrations
 	$(BIN)/ruff format --check app tests
