@@ -103,7 +103,8 @@ def _derive(app: Flask) -> None:
         options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "pool_pre_ping": True}
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
+    # homepair-memory:// is memory:// without its key leak (app.limits.PrunedMemoryStorage).
+    app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "homepair-memory://"
     if app.config.get("REDIS_URL"):
         from app.pushredis import redis_options
 
