@@ -38,6 +38,9 @@ from app.models import MailOutbox
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
+# Wake-ups arriving within this long are served by one pass (mail is not that urgent).
+COALESCE_SECONDS = 0.1
+HOUSEKEEPING_SECONDS = 60.0
 POLL_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 60
 GIVE_UP_AFTER_SECONDS = 24 * 3600
@@ -151,9 +154,12 @@ class BackgroundLoop:
     starts the loop once in each worker that serves one.
     """
 
-    def __init__(self, name: str, step: Callable[[], float], max_wait: float):
+    def __init__(
+        self, name: str, step: Callable[[], float], max_wait: float, coalesce: float = 0.0
+    ):
         self.name = name
         self.max_wait = max_wait
+        self.coalesce = coalesce
         self._step = step
         self._lock = threading.Lock()
         self._pid: int | None = None
@@ -198,7 +204,10 @@ class BackgroundLoop:
             except Exception:  # the database may be down; try again later
                 log.exception("%s: step failed", self.name)
                 delay = self.max_wait
-            self._wake.wait(max(0.0, min(delay, self.max_wait)))
+            woken = self._wake.wait(max(0.0, min(delay, self.max_wait)))
+            if woken and self.coalesce and not self._stop.is_set():
+                # A burst of wake-ups (one per committed request) becomes one pass.
+                time.sleep(self.coalesce)
             self._wake.clear()
 
 
@@ -210,19 +219,29 @@ class OutboxSender:
 
     def __init__(self, app: Flask):
         self.app = app
-        self.loop = BackgroundLoop("mail-outbox", self.run_once, POLL_SECONDS)
+        self.loop = BackgroundLoop(
+            "mail-outbox", self.run_once, POLL_SECONDS, coalesce=COALESCE_SECONDS
+        )
+        self.housekeeping_every = HOUSEKEEPING_SECONDS
+        self._housekept_at = float("-inf")
 
     def run_once(self) -> float:
         """Give up stale rows, send the due ones; return seconds until the next is due."""
         with self.app.app_context():
             try:
-                self._give_up_stale()
+                # Housekeeping is about hours-old rows: once a minute is plenty, and it keeps
+                # two write transactions off every pass under a burst of registrations.
+                if time.monotonic() - self._housekept_at >= self.housekeeping_every:
+                    self._housekept_at = time.monotonic()
+                    self._give_up_stale()
+                    db.session.execute(
+                        delete(MailOutbox).where(
+                            MailOutbox.sent_at < now_s() - SENT_RETENTION_SECONDS
+                        )
+                    )
+                    db.session.commit()
                 for row_id in self._due_ids():
                     self._send(row_id)
-                db.session.execute(
-                    delete(MailOutbox).where(MailOutbox.sent_at < now_s() - SENT_RETENTION_SECONDS)
-                )
-                db.session.commit()
                 return self._seconds_to_next_due()
             finally:
                 db.session.remove()
