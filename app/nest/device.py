@@ -135,13 +135,13 @@ def transport(version: str | None = None):
     if service.wants_immediate_action(items) and chunked:
         headers["X-nl-disable-defer-window"] = "60"
     if not chunked:
-        service.record_sent(serial, items)
+        subscription.record(items)
         db.session.commit()
         return Response(_objects(items), headers=headers, mimetype="application/json")
     db.session.commit()
     app = current_app._get_current_object()
     if items:
-        return _stream(_once(app, serial, items), headers)
+        return _stream(_once(app, subscription, items), headers)
     if hub.count(serial) >= service.MAX_HELD_PER_DEVICE:
         return _stream(iter([_objects([])]), headers)
     waiter = hub.waiter(serial)
@@ -154,7 +154,7 @@ def transport(version: str | None = None):
         raise
     if items:
         waiter.close()
-        return _stream(_once(app, serial, items), headers)
+        return _stream(_once(app, subscription, items), headers)
     hold = max(1, current_app.config["NEST_SUSPEND_TIME_MAX"] - 10)
     response = _stream(_hold(app, subscription, waiter, started + hold), headers)
     response.call_on_close(waiter.close)
@@ -166,10 +166,10 @@ def _stream(body, headers) -> Response:
     return Response(body, headers=headers, mimetype="application/json")
 
 
-def _once(app, serial: str, items: list[dict]):
+def _once(app, subscription: service.Subscription, items: list[dict]):
     yield _objects(items)
     with app.app_context():
-        service.record_sent(serial, items)
+        subscription.record(items)
         db.session.commit()
 
 
@@ -191,7 +191,7 @@ def _hold(app, subscription: service.Subscription, waiter, deadline: float):
                 continue
             yield _objects(items)
             with app.app_context():
-                service.record_sent(subscription.serial, items)
+                subscription.record(items)
                 db.session.commit()
             batch_until = time.monotonic() + service.BATCH_WINDOW_SECONDS
     finally:

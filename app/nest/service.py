@@ -28,6 +28,12 @@ ENTRY_TRIES = 20
 MAX_HELD_PER_DEVICE = 100
 BATCH_WINDOW_SECONDS = 3.0
 MAX_KEY_LENGTH = 255
+# Serials are stored in 64-character columns; real ones have 16 or 17 characters.
+MAX_SERIAL_LENGTH = 64
+# Listed revisions and timestamps outside JSON's exact integer range (I-JSON) count as 0
+# like non-integers: the store holds 64-bit integers, and a server write adds 1 to them.
+MAX_WIRE_INT = 2**53 - 1
+MAX_USER_ID_LENGTH = 64
 BUCKET_TYPES = frozenset(
     [
         "device",
@@ -84,9 +90,9 @@ def _dot_rule(text: str) -> str:
 
 
 def sanitize_serial(text: str) -> str | None:
-    """Keep ``[A-Za-z0-9]``, upper-case; None when fewer than 10 characters remain."""
+    """Keep ``[A-Za-z0-9]``, upper-case; None unless 10 to 64 characters remain."""
     serial = _NOT_SERIAL.sub("", text).upper()
-    return serial if len(serial) >= 10 else None
+    return serial if 10 <= len(serial) <= MAX_SERIAL_LENGTH else None
 
 
 def _basic_username(header: str) -> str | None:
@@ -274,10 +280,15 @@ def server_write(
     if created:
         return bucket
     if force or json.loads(bucket.value) != value:
-        bucket.object_revision += 1
-        bucket.object_timestamp = max(now, bucket.object_timestamp + 1)
-        bucket.value = dumps(value)
+        _bump(bucket, value, now)
     return bucket
+
+
+def _bump(bucket: NestBucket, value: dict, now: int) -> None:
+    """A server write of an existing bucket: rev + 1, ts = max(now, old ts + 1)."""
+    bucket.object_revision += 1
+    bucket.object_timestamp = max(now, bucket.object_timestamp + 1)
+    bucket.value = dumps(value)
 
 
 def _value(bucket: NestBucket | None) -> dict:
@@ -332,9 +343,14 @@ def last_sent(serial: str) -> dict[str, int]:
     return {key: ts for key, ts in rows}
 
 
-def record_sent(serial: str, items: list[dict]) -> None:
-    """Raise the last-sent record of each current owner bucket in ``items``."""
-    user_id = owner_of(serial)
+def record_sent(serial: str, items: list[dict], user_id: str | None = None) -> None:
+    """Raise the last-sent record of each owner bucket in ``items``.
+
+    ``user_id`` is the owner when the caller just read it (saves a query).
+    """
+    if not items:
+        return
+    user_id = user_id or owner_of(serial)
     if user_id is None:
         return
     keys = owner_keys(user_id)
@@ -368,7 +384,15 @@ class Listed:
 
 
 def _as_int(raw: Any) -> int:
-    return raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) <= MAX_WIRE_INT:
+        return raw
+    return 0
+
+
+def valid_key(key: Any) -> bool:
+    """An object key the store can hold: a non-empty string of at most 255 characters
+    without NUL (PostgreSQL text cannot hold it); other keys are skipped like malformed ones."""
+    return isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH and "\x00" not in key
 
 
 def _entries(body: dict) -> list:
@@ -389,7 +413,7 @@ def parse_listed(body: dict) -> list[Listed]:
         if not isinstance(entry, dict):
             continue
         key = entry.get("object_key")
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        if not valid_key(key):
             continue
         value = entry.get("value")
         listed.append(
@@ -412,6 +436,8 @@ class Subscription:
     # Owner-bucket timestamps this connection is known to have: listed ts, else the
     # last-sent snapshot taken when the request began, raised by what it sent.
     known: dict[str, int] = field(default_factory=dict)
+    # The owner as last read by immediate() or updates().
+    owner: str | None = None
 
     def __post_init__(self):
         self.known = last_sent(self.serial)
@@ -424,7 +450,7 @@ class Subscription:
             for bucket in (self._apply(item) for item in self.listed)
             if bucket is not None
         ]
-        user_id = owner_of(self.serial)
+        user_id = self.owner = owner_of(self.serial)
         if user_id is not None:
             listed_keys = {item.key for item in self.listed}
             for key in owner_keys(user_id):
@@ -465,20 +491,29 @@ class Subscription:
 
     def updates(self) -> list[dict]:
         """Owner buckets newer than this connection knows (after a wake-up)."""
-        user_id = owner_of(self.serial)
-        if user_id is None:
+        self.owner = owner_of(self.serial)
+        if self.owner is None:
             return []
-        out = []
-        for key in owner_keys(user_id):
-            bucket = db.session.execute(
+        keys = owner_keys(self.owner)
+        buckets = {
+            bucket.object_key: bucket
+            for bucket in db.session.execute(
                 select(NestBucket).where(
-                    NestBucket.serial == self.serial, NestBucket.object_key == key
+                    NestBucket.serial == self.serial, NestBucket.object_key.in_(keys)
                 )
-            ).scalar_one_or_none()
-            if bucket is not None and bucket.object_timestamp > self.known.get(key, 0):
-                out.append(wire(bucket))
+            ).scalars()
+        }
+        out = [
+            wire(buckets[key])
+            for key in keys
+            if key in buckets and buckets[key].object_timestamp > self.known.get(key, 0)
+        ]
         self.sent(out)
         return out
+
+    def record(self, items: list[dict]) -> None:
+        """After ``items`` were written to the device: raise its last-sent records."""
+        record_sent(self.serial, items, self.owner)
 
     def sent(self, items: list[dict]) -> None:
         """Note what this connection is about to have (raises ``known``)."""
@@ -523,7 +558,7 @@ def put(serial: str, body: dict) -> list[dict]:
     """Apply a put (§5); the response items (never the value). The caller commits."""
     items = []
     for key, value, if_revision in _put_entries(body):
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        if not valid_key(key):
             continue
         if not isinstance(value, dict) or not value:
             continue
@@ -550,6 +585,11 @@ class ClaimError(ValueError):
     """A malformed claim request; ``message`` is the control API's text."""
 
 
+def possible_user_id(user_id: str) -> bool:
+    """Whether a claim may name ``user_id``: at most 64 printable characters (row 6)."""
+    return len(user_id) <= MAX_USER_ID_LENGTH and user_id.isprintable()
+
+
 def validate_claim(body: Any) -> tuple[str, str]:
     """Rows 3–6 of the register table; returns ``(code, user_id)`` normalised."""
     if not isinstance(body, dict):
@@ -559,7 +599,7 @@ def validate_claim(body: Any) -> tuple[str, str]:
         raise ClaimError("Missing required fields: code, userId")
     if not isinstance(code, str) or not _CODE_RE.fullmatch(code.strip().upper()):
         raise ClaimError("Invalid entry code format. Must be exactly 7 alphanumeric characters.")
-    if not isinstance(user_id, str) or len(user_id) > 64 or not user_id.isprintable():
+    if not isinstance(user_id, str) or not possible_user_id(user_id):
         raise ClaimError("Invalid userId")
     return code.strip().upper(), user_id
 
@@ -618,22 +658,40 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
 
 
 def _sync_structures(user_id: str, exclude: str | None = None, now: int | None = None) -> set[str]:
-    """Give each device of ``user_id`` the current ``devices`` list (write only if changed)."""
+    """Give each device of ``user_id`` the current ``devices`` list (write only if changed).
+
+    One query reads every copy: a user with many devices must not cost a query per device
+    on each claim.
+    """
     devices = devices_of(user_id)
     key = owner_keys(user_id)[1]
-    for serial in devices:
-        if serial == exclude:
+    targets = [serial for serial in devices if serial != exclude]
+    if not targets:
+        return set(devices)
+    now = now or now_ms()
+    copies = {
+        bucket.serial: bucket
+        for bucket in db.session.execute(
+            select(NestBucket)
+            .where(NestBucket.serial.in_(targets), NestBucket.object_key == key)
+            .with_for_update()
+        ).scalars()
+    }
+    for serial in targets:
+        bucket = copies.get(serial)
+        if bucket is None:
+            server_write(serial, key, {"name": "Home", "devices": devices}, now=now)
             continue
-        current = _get_bucket(serial, key)
-        base = _value(current) if current is not None else {"name": "Home"}
-        server_write(serial, key, {**base, "devices": devices}, now=now)
+        old = json.loads(bucket.value)
+        if old.get("devices") != devices:
+            _bump(bucket, {**old, "devices": devices}, now)
     return set(devices)
 
 
 def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
     """Remove ``user_id``'s ownership of a device (§7.3); ``(deleted, serials_to_wake)``."""
     serial = sanitize_serial(serial_text)
-    if serial is None:
+    if serial is None or not possible_user_id(user_id):
         return False, set()
     removed = db.session.execute(
         delete(NestOwnership).where(
@@ -650,6 +708,8 @@ def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
 
 def list_devices(user_id: str | None, held_count) -> list[dict]:
     """Every known device (or ``user_id``'s), newest first, for ``GET /api/devices``."""
+    if user_id is not None and not possible_user_id(user_id):
+        return []  # no claim can have made it an owner (and NUL would upset PostgreSQL)
     query = select(NestDevice, NestOwnership.user_id).outerjoin(
         NestOwnership, NestOwnership.serial == NestDevice.serial
     )
@@ -671,6 +731,8 @@ def list_devices(user_id: str | None, held_count) -> list[dict]:
 
 def registered_devices(user_id: str) -> list[dict]:
     """``user_id``'s devices, newest ownership first."""
+    if not possible_user_id(user_id):
+        return []  # no claim can have made it an owner (and NUL would upset PostgreSQL)
     rows = db.session.execute(
         select(NestOwnership.serial, NestOwnership.created_at)
         .where(NestOwnership.user_id == user_id)
