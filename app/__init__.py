@@ -42,15 +42,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
-    from app import errors, health, models  # noqa: F401  (models: register tables)
+    from app import bodies, errors, health, models  # noqa: F401  (models: register tables)
     from app.extensions import db, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     limiter.init_app(app)
     errors.init_app(app)
+    bodies.init_app(app)
 
-    from app import hue, mail, nest, ruuvi, web
+    from app import hue, mail, nest, openapi, ruuvi, web
     from app.hue import cli as hue_cli
     from app.hue import models as _hue_models  # noqa: F401
     from app.nest import cli as nest_cli
@@ -61,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(nest.bp)
     app.register_blueprint(hue.bp)
     app.register_blueprint(ruuvi.bp)
+    app.register_blueprint(openapi.bp)
     # The web pages and their CSRF protection; the protocol APIs' clients send no CSRF token.
     web.init_app(app, exempt=(health.bp, nest.bp, hue.bp, ruuvi.bp))
     mail.init_app(app)

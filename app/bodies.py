@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from flask import current_app, request
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from app.errors import namespace_of
+
+_TOO_LARGE = "homepair_body_too_large"
 
 
 class Invalid:
-    """Marker for a body that is not JSON (empty, bad UTF-8, bad syntax, NaN…)."""
+    """Marker for a body that is not JSON (empty, bad UTF-8, bad syntax, NaN, lone surrogates…)."""
 
     def __repr__(self) -> str:
         return "INVALID"
@@ -24,12 +29,41 @@ def _reject_constant(name: str):
     raise ValueError(name)
 
 
+# An escape that may decode to half a surrogate pair ("\\ud800"): a string no UTF-8 encoder,
+# and no database, accepts. Only bodies containing one are walked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    pending = [value]  # iterative: the body may be nested as deep as the parser allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def parse_json(data: bytes) -> Any:
-    """Parse ``data`` as strict UTF-8 JSON; :data:`INVALID` if it is not."""
+    """Parse ``data`` as strict UTF-8 JSON; :data:`INVALID` if it is not.
+
+    A string escape that leaves an unpaired surrogate (``"\\ud800"``) makes the body invalid
+    too (I-JSON, RFC 7493): such text cannot be stored or sent back as UTF-8.
+    """
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        text = data.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return INVALID
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        return INVALID
+    return value
 
 
 def raw_body() -> bytes:
@@ -38,6 +72,8 @@ def raw_body() -> bytes:
     Werkzeug raises for a too-large Content-Length, but silently truncates a chunked body
     at the limit, so a body that fills the limit is probed for one more byte.
     """
+    if g.get(_TOO_LARGE):
+        raise RequestEntityTooLarge()
     data = request.get_data(cache=True)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     streamed = request.content_length is None
@@ -52,3 +88,26 @@ def json_body() -> Any:
     The error handlers turn a 413 into the protocol's answer.
     """
     return parse_json(raw_body())
+
+
+def preload_body() -> None:
+    """Read a protocol request's whole body before its view runs.
+
+    A view may write to the database (a device is marked seen, a Hue key's last use date)
+    before it parses the body. Reading a slow client's body then yields to other greenlets
+    while this one holds SQLite's write lock, and the next writer's busy wait blocks the
+    whole worker: every request stalled for the 10 s busy timeout, then failed. Read first,
+    and no greenlet waits on the network inside a transaction. A 413 is remembered, so each
+    view still answers it where it reads the body, after its own earlier checks.
+    """
+    if namespace_of(request.path) == "other":
+        return  # /healthz, /openapi.json and the web pages (forms are parsed by their views)
+    try:
+        raw_body()
+    except RequestEntityTooLarge:
+        g.setdefault(_TOO_LARGE, True)
+
+
+def init_app(app: Flask) -> None:
+    """Register :func:`preload_body`."""
+    app.before_request(preload_body)

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from app import create_app
 from app.extensions import db, limiter
 from tests.live import LiveServer
+
+# Property-based and fuzz tests (tests/fuzz): "ci", the default, is deterministic and bounded so
+# `make test` takes the same time on every run; HYPOTHESIS_PROFILE=dev explores more, at random.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    # No shrinking: a failure is reported as found, in bounded time (use "dev" to shrink).
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    database=None,
+    deadline=None,
+    max_examples=30,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -312,6 +312,8 @@ def registration_errors(body: Any) -> list[dict]:
         elif (
             not isinstance(devicetype, str)
             or len(devicetype.encode("utf-8", "surrogatepass")) > MAX_DEVICETYPE_BYTES
+            # NUL cannot be stored (PostgreSQL text refuses it), so it is no valid name.
+            or "\x00" in devicetype
         ):
             errors.append(invalid_value("/", "devicetype", devicetype))
     if "generateclientkey" in body and not isinstance(body["generateclientkey"], bool):

@@ -35,7 +35,8 @@ def resource(tail: str):
         # A Nest control path that Nest's rules did not take: an empty segment
         # (/api/registered-devices//x) is Nest's 404, anything else a method they do not
         # list (PROPFIND) and Nest's 405.
-        raise NotFound() if "//" in request.path else MethodNotAllowed()
+        # A newline is a character Nest's <path:serial> does not match: also Nest's 404.
+        raise NotFound() if "//" in request.path or "\n" in request.path else MethodNotAllowed()
     username, _, rest = tail.partition("/")
     answer = service.resource_answer(username, rest.rstrip("/"), request.method, _host(), json_body)
     db.session.commit()
@@ -80,9 +81,13 @@ def description():
 
 
 class _TailConverter(BaseConverter):
-    """Everything after ``/api/``, empty segments and slashes included (``/api//config``)."""
+    """Everything after ``/api/``, empty segments and slashes included (``/api//config``).
 
-    regex = ".*"
+    ``[\\s\\S]`` rather than ``.``: a newline (``%0A``) in a username is still a username
+    (type 1), not a path no rule matches.
+    """
+
+    regex = r"[\s\S]*"
     part_isolating = False
 
 
