@@ -100,7 +100,10 @@ def _derive(app: Flask) -> None:
     if url.startswith("sqlite"):
         # Greenlets queue for connections; SQLite calls never yield, so a modest pool is enough.
         options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
-        options["connect_args"] = {"timeout": 10}
+        from app.dbutil import CooperativeConnection
+
+        # Lock waits happen in Python (cooperatively), not in SQLite's C busy handler.
+        options["connect_args"] = {"timeout": 0, "factory": CooperativeConnection}
     else:
         options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "pool_pre_ping": True}
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from sqlalchemy import event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,14 +26,75 @@ def insert_ignore(model, **values) -> int:
     return len(db.session.execute(stmt.returning(literal_column("1"))).all())
 
 
+# How long a writer waits for another process's write lock before the error reaches the app.
+LOCK_WAIT_SECONDS = 10.0
+
+
+def _with_lock_retry(connection: sqlite3.Connection, call, restart: bool):
+    """Run ``call``; while SQLite reports the write lock taken, sleep and try again.
+
+    SQLite's own busy handler sleeps inside the C call, which freezes every greenlet of a
+    gevent worker (measured: p99s of hundreds of ms with two workers). Here the wait is
+    ``time.sleep``, which gevent makes cooperative. ``restart``: the statement opened the
+    transaction itself (pysqlite begins one right before the first INSERT/UPDATE/DELETE),
+    so after a refusal nothing is written yet and the transaction starts over; a refusal
+    inside an older transaction is raised as before.
+    """
+    fresh = not connection.in_transaction
+    delay = 0.001
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            if restart:
+                if not fresh:
+                    raise
+                connection.rollback()
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+class CooperativeCursor(sqlite3.Cursor):
+    """A cursor whose statements wait for the write lock without blocking the gevent hub."""
+
+    def execute(self, sql, parameters=()):
+        """``sqlite3.Cursor.execute``, retried while another writer holds the lock."""
+        return _with_lock_retry(
+            self.connection, lambda: sqlite3.Cursor.execute(self, sql, parameters), True
+        )
+
+    def executemany(self, sql, seq_of_parameters):
+        """``sqlite3.Cursor.executemany``, retried while another writer holds the lock."""
+        rows = list(seq_of_parameters)
+        return _with_lock_retry(
+            self.connection, lambda: sqlite3.Cursor.executemany(self, sql, rows), True
+        )
+
+
+class CooperativeConnection(sqlite3.Connection):
+    """``sqlite3.connect(factory=...)`` for SQLite under gevent (see ``_with_lock_retry``)."""
+
+    def cursor(self, factory=CooperativeCursor):
+        """Cursors retry lock contention cooperatively."""
+        return super().cursor(factory)
+
+    def commit(self):
+        """A busy COMMIT leaves the transaction open and may simply be retried."""
+        return _with_lock_retry(self, lambda: sqlite3.Connection.commit(self), False)
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL lets readers run while one worker writes; busy_timeout makes writers queue
-    # instead of failing at once; foreign keys make ON DELETE CASCADE real.
+    # WAL lets readers run while one worker writes; busy_timeout 0 leaves lock waits to
+    # CooperativeConnection; foreign keys make ON DELETE CASCADE real.
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        busy_ms = 0 if isinstance(dbapi_connection, CooperativeConnection) else 10000
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
