@@ -104,6 +104,17 @@ def error_response(status: int, headers: dict | None = None) -> Response:
     return envelopes.nest_error_response(message, status, headers)
 
 
+def log_and_roll_back() -> None:
+    """For an unplanned failure: log it with its traceback and end the DB transaction."""
+    from app.extensions import db
+
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    try:
+        db.session.rollback()
+    except Exception:  # the database itself may be what failed
+        log.exception("rollback failed")
+
+
 def init_app(app: Flask) -> None:
     """Register the app-wide handlers."""
 
@@ -125,11 +136,5 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        from app.extensions import db
-
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        try:
-            db.session.rollback()
-        except Exception:  # the database itself may be what failed
-            log.exception("rollback failed")
+        log_and_roll_back()
         return error_response(500)

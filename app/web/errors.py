@@ -15,6 +15,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.errors import log_and_roll_back
 from app.extensions import db
 from app.limits import retry_after
 from app.web import bp, views
@@ -85,9 +86,5 @@ def _http_error(exc: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception):
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    try:
-        db.session.rollback()
-    except Exception:  # the database itself may be what failed
-        log.exception("rollback failed")
+    log_and_roll_back()
     return error_page(500, "The server could not complete this request. Try again later.")
