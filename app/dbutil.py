@@ -54,7 +54,7 @@ def _with_lock_retry(connection: sqlite3.Connection, call, restart: bool):
                     raise
                 connection.rollback()
             time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.005)  # short: a waiter that sleeps long keeps losing the lock
 
 
 class CooperativeCursor(sqlite3.Cursor):
