@@ -15,7 +15,7 @@ worker_class = "gevent"
 # One worker unless REDIS_URL fans pushes out across workers (see README, "Scaling out").
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Held subscribes and keep-alive sockets both take slots; a full pool stops accepting.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "16384"))
 timeout = 30
 graceful_timeout = _hold + 15
 keepalive = 5

@@ -16,7 +16,7 @@ worker_class = "gevent"
 _default_workers = multiprocessing.cpu_count() if os.environ.get("REDIS_URL") else 1
 workers = int(os.environ.get("WEB_CONCURRENCY", _default_workers))
 # Held subscribes and idle keep-alive sockets share this pool; a full pool stops accepting.
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "16384"))
 timeout = 30
 # A reload (HUP) or stop (TERM) lets held subscribes run out rather than cutting them.
 graceful_timeout = _hold + 15
