@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live import LiveServer
-from tests.ruuvi.helpers import RuuviClient, start_smtp
+from tests.ruuvi.helpers import RuuviClient, mailing_server, start_smtp
 
 
 @pytest.fixture(scope="package")
@@ -24,19 +23,10 @@ def smtp():
 def ruuvi_live(tmp_path_factory, smtp):
     """gunicorn (gevent, one worker) sending mail to :func:`smtp`, default limits."""
     controller, _ = smtp
-    server = LiveServer(
-        tmp_path_factory.mktemp("ruuvi-live"),
-        MAIL_BACKEND="smtp",
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=controller.port,
-        TRUSTED_PROXY_HOPS=1,
-    ).start()
-    yield server
-    # Every request of the package went through this server: none may have hit a 500 path.
-    # (Read before stopping: a quick shutdown may print gevent's exit noise.)
-    log = server.log()
-    server.stop()
-    assert "Traceback" not in log, log
+    with mailing_server(
+        tmp_path_factory.mktemp("ruuvi-live"), controller, TRUSTED_PROXY_HOPS=1
+    ) as server:
+        yield server
 
 
 @pytest.fixture

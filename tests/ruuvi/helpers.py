@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import itertools
@@ -10,12 +11,14 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import requests
 from aiosmtpd.controller import Controller
 
-from tests.live import free_port
+from tests.live import LiveServer, free_port
 
 CODE_LINE = re.compile(r"[A-Z0-9]{4}")
 TOKEN_RE = re.compile(r"^[0-9a-f]+/[A-Za-z0-9]{64}$")
@@ -105,6 +108,22 @@ def start_smtp(port: int | None = None, **kwargs) -> tuple[Controller, Mailbox]:
     controller = Controller(mailbox, hostname="127.0.0.1", port=port or free_port(), **kwargs)
     controller.start()
     return controller, mailbox
+
+
+@contextlib.contextmanager
+def mailing_server(folder: Path, controller: Controller, **env) -> Iterator[LiveServer]:
+    """A started gunicorn mailing through ``controller``; on exit, its log must hold no
+    traceback (no request took an unplanned 500 path). The log is read before stopping:
+    a quick shutdown may print gevent's exit noise."""
+    server = LiveServer(
+        folder, MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, **env
+    ).start()
+    try:
+        yield server
+        log = server.log()
+    finally:
+        server.stop()
+    assert "Traceback" not in log, log
 
 
 def body_lines(message: EmailMessage) -> list[str]:

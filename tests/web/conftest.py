@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.live import ROOT, LiveServer
-from tests.ruuvi.helpers import code_of, start_smtp
+from tests.live import ROOT
+from tests.ruuvi.helpers import code_of, mailing_server, start_smtp
 
 CHROMIUM = "/usr/bin/chromium"
 # The machine's closed network refuses Chromium's background connections; these switch them off.
@@ -50,18 +50,10 @@ def mailbox(smtp):
 def web_live(tmp_path_factory, smtp):
     """gunicorn (gevent, one worker) mailing codes to :func:`smtp`, with one admin address."""
     controller, _ = smtp
-    server = LiveServer(
-        tmp_path_factory.mktemp("web-live"),
-        MAIL_BACKEND="smtp",
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=controller.port,
-        ADMIN_EMAILS=ADMIN,
-    ).start()
-    yield server
-    # No page may have hit an unplanned 500 (read before stopping: shutdown may print noise).
-    log = server.log()
-    server.stop()
-    assert "Traceback" not in log, log
+    with mailing_server(
+        tmp_path_factory.mktemp("web-live"), controller, ADMIN_EMAILS=ADMIN
+    ) as server:
+        yield server
 
 
 @pytest.fixture(scope="package")
