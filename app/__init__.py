@@ -43,11 +43,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     from app import bodies, errors, health, models  # noqa: F401  (models: register tables)
-    from app.extensions import db, limiter, migrate
+    from app.extensions import db, guard, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     limiter.init_app(app)
+    guard.init_app(app)
     errors.init_app(app)
     bodies.init_app(app)
 
@@ -111,10 +112,12 @@ def _derive(app: Flask) -> None:
     # homepair-memory:// is memory:// without its key leak (app.limits.PrunedMemoryStorage).
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "homepair-memory://"
     if app.config.get("REDIS_URL"):
-        from app.pushredis import redis_options
+        from app.limits import redis_storage_options
 
-        # Short timeouts and no retries: an outage must not stall requests (limits fail open).
-        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_options())
+        # A bounded pool sized for bursts; cost limits fail open (to memory) on errors.
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", redis_storage_options(app.config["REDIS_URL"])
+        )
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "homepair")
     app.config["RATELIMIT_HEADERS_ENABLED"] = False

@@ -14,7 +14,7 @@ from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from app import envelopes
-from app.limits import retry_after
+from app.limits import LimitsUnavailable, Throttled, seconds_until
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ _MESSAGES = {
     405: "Method not allowed",
     413: "Request body too large",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 
@@ -83,6 +84,7 @@ _RUUVI = {
     413: ("Request body too large", "ER_INVALID", "ER_INVALID_FORMAT"),
     429: ("Too many requests", "ER_THROTTLED", None),
     500: ("Internal error", "ER_INTERNAL", None),
+    503: ("Service unavailable", "ER_INTERNAL", None),
 }
 
 
@@ -102,6 +104,19 @@ def error_response(status: int, headers: dict | None = None) -> Response:
         error, code, sub = _RUUVI.get(status, _RUUVI[500] if status >= 500 else _RUUVI[400])
         return envelopes.ruuvi_error_response(status, error, code, sub, headers=headers)
     return envelopes.nest_error_response(message, status, headers)
+
+
+def flask_limiter_retry_after() -> int:
+    """``Retry-After`` for a flask-limiter breach: whole seconds until its window frees a slot."""
+    from app.extensions import limiter
+
+    current = limiter.current_limit
+    try:
+        # window[0] is the exact reset time; RequestLimit.reset_at rounds it up by a second.
+        reset_at = current.window[0] if current else None
+    except Exception:  # storage gone between the breach and this call: be conservative
+        reset_at = None
+    return seconds_until(reset_at)
 
 
 def log_and_roll_back() -> None:
@@ -124,7 +139,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded):
-        return error_response(429, {"Retry-After": str(retry_after(exc))})
+        return error_response(429, {"Retry-After": str(flask_limiter_retry_after())})
+
+    @app.errorhandler(Throttled)
+    def _throttled(exc: Throttled):
+        return error_response(429, {"Retry-After": str(exc.retry_after)})
+
+    @app.errorhandler(LimitsUnavailable)
+    def _limits_unavailable(exc: LimitsUnavailable):
+        # Guess budgets fail closed: no count, no evaluation.
+        return error_response(503, {"Retry-After": str(exc.retry_after)})
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -5,7 +5,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 
-from app.limits import client_ip
+from app.limits import Guard, client_ip
 
 # Stable constraint names so Alembic can alter and drop them on SQLite and PostgreSQL alike.
 _NAMING = {
@@ -18,5 +18,7 @@ _NAMING = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=_NAMING))
 migrate = Migrate()
-# Limits are declared per route; nothing is limited by default.
+# Cost limits (flask-limiter decorators, failing open); nothing is limited by default.
 limiter = Limiter(key_func=client_ip)
+# Guess budgets (counted first, failing closed), spent explicitly by the views.
+guard = Guard()

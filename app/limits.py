@@ -1,26 +1,84 @@
-"""Rate-limit keys and helpers shared by every protocol.
+"""Rate limits shared by every protocol: who a client is, and the budgets that guard guesses.
 
-Limits test before the request and are hit afterwards only for the answers they count
-(``deduct_when``); a view marks such an answer with :func:`count_against_limits`.
+Two kinds of limit, both counted *before* the request is evaluated, with the storage's atomic
+hit (a Lua script on Redis, a locked list in memory), so of N simultaneous requests at most the
+limit's amount go through:
+
+- **Guess budgets** (:class:`Guard`): failed Nest claims, Ruuvi ``/verify``, wrong control-API
+  tokens. Views spend them explicitly, in the order the protocol's table gives. They **fail
+  closed**: with their storage unreachable the request is refused (:class:`LimitsUnavailable`),
+  never evaluated against an empty in-memory fallback.
+- **Cost limits** (flask-limiter decorators on ``/register`` and the sign-in form): they only
+  guard spam and mail cost, so they fail open to per-process memory.
 """
 
 from __future__ import annotations
 
-import bisect
+import ipaddress
+import logging
 import math
 import time
+from dataclasses import dataclass
 
-from flask import g, request
-from limits.storage import MemoryStorage
+from flask import Flask, current_app, request
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger(__name__)
 
 # flask-limiter skips a limit whose key is "" (with only an error log), so a missing value
 # must map to a fixed sentinel rather than to nothing.
 MISSING = "-"
+KEY_PREFIX = "homepair"
+# After a storage failure, refuse at once for this long rather than make every request of a
+# burst wait for its own timeout.
+DOWN_SECONDS = 1.0
+# Redis client sizing for a burst of thousands of requests on one 2-core host (bench: a
+# 1,000-request burst on 4 workers drains in well under a second through 16 connections per
+# worker). Greenlets queue for a connection instead of opening one each; the socket timeout is
+# long enough that a busy event loop is not mistaken for a dead server.
+REDIS_POOL_SIZE = 16
+REDIS_POOL_WAIT = 5.0
+REDIS_SOCKET_TIMEOUT = 3.0
+REDIS_CONNECT_TIMEOUT = 1.0
+
+
+class Throttled(Exception):
+    """A limit is exhausted: answer 429 with ``Retry-After`` (whole seconds, at least 1)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"throttled for {retry_after} s")
+        self.retry_after = retry_after
+
+
+class LimitsUnavailable(Exception):
+    """A guess budget's storage cannot be reached: refuse (503) rather than guess unlimited."""
+
+    retry_after = 5
 
 
 def client_ip() -> str:
-    """The client IP after ProxyFix (``TRUSTED_PROXY_HOPS``); never empty."""
-    return request.remote_addr or MISSING
+    """The client's rate-limit identity: its IP after ProxyFix, IPv6 grouped by prefix.
+
+    One IPv6 host usually holds a whole /64, so counting single addresses would let it take a
+    fresh identity per request; ``LIMIT_IPV6_PREFIX`` (64) groups them. IPv4-mapped IPv6
+    addresses count as the IPv4 address.
+    """
+    raw = request.remote_addr
+    if not raw:
+        return MISSING
+    try:
+        address = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return raw
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        prefix = current_app.config.get("LIMIT_IPV6_PREFIX", 64)
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    return str(address)
 
 
 def everyone() -> str:
@@ -28,29 +86,94 @@ def everyone() -> str:
     return "all"
 
 
-def count_against_limits() -> None:
-    """Mark this request's answer as one the endpoint's limits count."""
-    g.homepair_counted = True
-
-
-def counted(_response) -> bool:
-    """``deduct_when`` callback: hit the limits only for answers marked as counted."""
-    return bool(g.get("homepair_counted"))
-
-
-def retry_after(error) -> int:
-    """Whole seconds until the breached limit frees a slot, at least 1."""
-    from app.extensions import limiter
-
-    current = limiter.current_limit
-    try:
-        # window[0] is the exact reset time; RequestLimit.reset_at rounds it up by a second.
-        reset_at = current.window[0] if current else None
-    except Exception:  # storage gone between the breach and this call: be conservative
-        reset_at = None
+def seconds_until(reset_at: float | None) -> int:
+    """Whole seconds until ``reset_at`` (epoch seconds), at least 1; 60 when unknown."""
     if reset_at is None:
         return 60
     return max(1, math.ceil(reset_at - time.time()))
+
+
+def redis_storage_options(url: str) -> dict:
+    """``limits`` storage options for Redis: a bounded pool, timeouts, wrapped errors."""
+    from redis import BlockingConnectionPool
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=REDIS_POOL_WAIT,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return {"connection_pool": pool, "wrap_exceptions": True}
+
+
+@dataclass
+class _Budgets:
+    strategy: MovingWindowRateLimiter
+    down_until: float = 0.0
+
+
+class Guard:
+    """Guess budgets: counted first, atomically, failing closed. One per process.
+
+    ``init_app`` binds the app's storage (``RATELIMIT_STORAGE_URI``: Redis when ``REDIS_URL``
+    is set, else this process's memory); :meth:`spend` takes one unit of a budget.
+    """
+
+    EXTENSION = "homepair.guard"
+
+    def init_app(self, app: Flask) -> None:
+        """Create this app's storage and strategy."""
+        uri = app.config["RATELIMIT_STORAGE_URI"]
+        if uri.startswith(("redis://", "rediss://", "redis+unix://")):
+            storage = storage_from_string(uri, **redis_storage_options(uri))
+        else:
+            storage = storage_from_string(uri)
+        app.extensions[self.EXTENSION] = _Budgets(MovingWindowRateLimiter(storage))
+
+    @staticmethod
+    def _budgets() -> _Budgets:
+        return current_app.extensions[Guard.EXTENSION]
+
+    def spend(self, setting: str, scope: str, key: str) -> None:
+        """Count one attempt against the limit named by the setting ``setting``.
+
+        Raises :class:`Throttled` when the budget is spent (the attempt is not counted) and
+        :class:`LimitsUnavailable` when the storage cannot count it.
+        """
+        budgets = self._budgets()
+        item = _parsed(current_app.config[setting])
+        if time.monotonic() < budgets.down_until:
+            raise LimitsUnavailable
+        try:
+            if budgets.strategy.hit(item, KEY_PREFIX, scope, key):
+                return
+            reset_at = budgets.strategy.get_window_stats(item, KEY_PREFIX, scope, key).reset_time
+        except StorageError as exc:
+            budgets.down_until = time.monotonic() + DOWN_SECONDS
+            log.error("limit storage unreachable (%s): refusing %s until it answers", exc, scope)
+            raise LimitsUnavailable from None
+        log.info("limit %s hit (%s)", scope, current_app.config[setting])
+        raise Throttled(seconds_until(reset_at))
+
+    def reset(self) -> None:
+        """Forget every count (tests)."""
+        storage = self._budgets().strategy.storage
+        storage.reset()
+
+
+_PARSED: dict[str, RateLimitItem] = {}
+
+
+def _parsed(text: str) -> RateLimitItem:
+    # Limit strings are checked at start-up (app.config.parse_limit); parse each once.
+    item = _PARSED.get(text)
+    if item is None:
+        item = _PARSED[text] = parse(text)
+    return item
 
 
 class PrunedMemoryStorage(MemoryStorage):
@@ -66,6 +189,8 @@ class PrunedMemoryStorage(MemoryStorage):
 
     # The parent's timer calls self.__expire_events, i.e. this name after mangling.
     def _MemoryStorage__expire_events(self) -> None:
+        import bisect
+
         now = time.time()
         for key in list(self.events):
             with self.locks[key]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import Integer, String, cast, delete, select, update
 
 from app.bodies import INVALID
 from app.clock import hue_time, now_s
@@ -27,6 +27,8 @@ from app.hue.models import HueWhitelist, HueWhitelistPair
 from app.models import Setting
 
 PRESS_SETTING = "hue.link_pressed_at"
+# Registrations taken since the last press; HUE_LINK_MAX_REGISTRATIONS caps them.
+REGISTRATIONS_SETTING = "hue.link_registrations"
 MAC_SETTING = "hue.mac"
 PHILIPS_OUI = "00:17:88"
 USERNAME_ALPHABET = string.ascii_letters + string.digits
@@ -101,25 +103,51 @@ def link_window() -> int:
     return current_app.config["HUE_LINK_WINDOW_SECONDS"]
 
 
+def pressed_at() -> int | None:
+    """When the link button was last pressed (epoch seconds), None if never or released."""
+    raw = _read_setting(PRESS_SETTING)
+    return None if raw is None else int(raw)
+
+
 def link_button_open(now: int | None = None) -> bool:
     """True while press ≤ now < press + window (wall clock, epoch seconds)."""
-    raw = _read_setting(PRESS_SETTING)
-    if raw is None:
+    pressed = pressed_at()
+    if pressed is None:
         return False
     now = now_s() if now is None else now
-    pressed = int(raw)
     return pressed <= now < pressed + link_window()
 
 
 def press_link_button() -> int:
     """Open the registration window now; returns when it closes (epoch seconds).
 
-    Registrations do not consume the press: every app pairing before then succeeds.
-    The caller commits.
+    Registrations do not consume the press: up to ``HUE_LINK_MAX_REGISTRATIONS`` apps may
+    pair before then. The caller commits.
     """
     now = now_s()
     _write_setting(PRESS_SETTING, str(now))
+    _write_setting(REGISTRATIONS_SETTING, "0")
     return now + link_window()
+
+
+def _take_registration_slot() -> bool:
+    """Count one registration against this press's cap; False when the cap is reached.
+
+    A conditional UPDATE, so of simultaneous registrations on any worker or host exactly the
+    cap's number succeed. The caller commits (or rolls back, returning the slot).
+    """
+    cap = current_app.config["HUE_LINK_MAX_REGISTRATIONS"]
+    count = cast(Setting.value, Integer)
+    taken = db.session.execute(
+        update(Setting)
+        .where(Setting.name == REGISTRATIONS_SETTING, count < cap)
+        .values(value=cast(count + 1, String))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken:
+        return True
+    # A press stored before the counter existed has no row yet: this is its first slot.
+    return bool(insert_ignore(Setting, name=REGISTRATIONS_SETTING, value="1"))
 
 
 def close_link_button() -> None:
@@ -335,7 +363,7 @@ def _new_clientkey() -> str:
     return secrets.token_hex(16).upper()
 
 
-def _create(username: str, devicetype: str, with_clientkey: bool, now: int) -> bool:
+def _create(username: str, devicetype: str, clientkey: str | None, now: int) -> bool:
     """Insert a whitelist entry; False when the username exists already."""
     return bool(
         insert_ignore(
@@ -345,35 +373,24 @@ def _create(username: str, devicetype: str, with_clientkey: bool, now: int) -> b
             name=devicetype,
             created_at=now,
             last_used_at=now,
-            clientkey=_new_clientkey() if with_clientkey else None,
+            clientkey=clientkey,
         )
     )
 
 
 def _register(username: str | None, devicetype: str, want_clientkey: bool) -> _Registered:
     now = now_s()
+    clientkey = _new_clientkey() if want_clientkey else None
     if username is None:
         # A new key on every call; a collision among 62**40 keys only costs a retry.
         username = _new_username()
-        while not _create(username, devicetype, want_clientkey, now):
+        while not _create(username, devicetype, clientkey, now):
             username = _new_username()
-    elif not _create(username, devicetype, want_clientkey, now):
-        # A known key: the latest devicetype names it, its create date stays.
-        db.session.execute(
-            update(HueWhitelist).where(HueWhitelist.username == username).values(name=devicetype)
-        )
-        if want_clientkey:
-            db.session.execute(
-                update(HueWhitelist)
-                .where(HueWhitelist.username == username, HueWhitelist.clientkey.is_(None))
-                .values(clientkey=_new_clientkey())
-            )
+    elif not _create(username, devicetype, clientkey, now):
+        # The key exists: it may be another app's. Its name and clientkey stay its own, so a
+        # caller learns nothing it did not send and changes nothing but the pairs it adds.
+        clientkey = None
     insert_ignore(HueWhitelistPair, username=username, devicetype=devicetype, created_at=now)
-    clientkey = None
-    if want_clientkey:
-        clientkey = db.session.execute(
-            select(HueWhitelist.clientkey).where(HueWhitelist.username == username)
-        ).scalar_one()
     return _Registered(username, clientkey)
 
 
@@ -382,7 +399,8 @@ def register(body: Any) -> list[dict]:
     errors = registration_errors(body)
     if errors:
         return errors
-    if not link_button_open():
+    if not link_button_open() or not _take_registration_slot():
+        # A full window answers like a closed one: press the button again for more apps.
         return [link_button_not_pressed()]
     allow_username = current_app.config["HUE_ALLOW_CLIENT_USERNAME"]
     username = body.get("username") if allow_username else None

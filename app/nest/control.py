@@ -9,8 +9,8 @@ from flask import current_app, request
 
 from app.bodies import json_body
 from app.envelopes import json_response, nest_control_response
-from app.extensions import db, limiter
-from app.limits import count_against_limits, counted, everyone
+from app.extensions import db, guard
+from app.limits import client_ip, everyone
 from app.nest import bp, service
 from app.pushhub import hub
 from app.routing import add_routes, other_methods
@@ -18,64 +18,58 @@ from app.routing import add_routes, other_methods
 DEFAULT_USER = "homeassistant"
 
 
+def control_token_ok(given: str | None) -> bool:
+    """Whether ``given`` is the control token; a wrong one is a guess, spent before comparing.
+
+    With ``NEST_CONTROL_TOKEN`` unset every caller is allowed and nothing is counted. Raises
+    :class:`app.limits.Throttled` / :class:`~app.limits.LimitsUnavailable` when the client's
+    token budget (``NEST_CONTROL_AUTH_LIMIT_PER_IP``) is spent or cannot be counted.
+    """
+    expected = current_app.config["NEST_CONTROL_TOKEN"]
+    if not expected:
+        return True
+    guard.spend("NEST_CONTROL_AUTH_LIMIT_PER_IP", "nest-control-auth-ip", client_ip())
+    return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
 def require_control_token(view):
     """With ``NEST_CONTROL_TOKEN`` set, demand ``Authorization: Bearer <token>``."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        expected = current_app.config["NEST_CONTROL_TOKEN"]
-        if expected:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), expected.encode()
-            ):
-                return nest_control_response(
-                    False, "Unauthorized", 401, headers={"WWW-Authenticate": "Bearer"}
-                )
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if not control_token_ok(given.strip() if scheme.lower() == "bearer" else None):
+            return nest_control_response(
+                False, "Unauthorized", 401, headers={"WWW-Authenticate": "Bearer"}
+            )
         return view(*args, **kwargs)
 
     return wrapper
 
 
-# Failed claims only: the limits are tested before the view and hit after a failure. The
-# web pairing form shares these budgets through the same scope.
-claim_limits = [
-    limiter.shared_limit(
-        lambda: current_app.config["NEST_REGISTER_LIMIT_PER_IP"],
-        scope="nest-register-ip",
-        deduct_when=counted,
-    ),
-    limiter.shared_limit(
-        lambda: current_app.config["NEST_REGISTER_LIMIT_TOTAL"],
-        scope="nest-register-total",
-        key_func=everyone,
-        deduct_when=counted,
-    ),
-]
+def spend_claim_budget() -> None:
+    """Count one claim attempt per client IP, then in total, before it is evaluated.
 
-
-def limited_claims(view):
-    """Apply the failed-claim limits to a view (the auth check stays outside them)."""
-    for decorate in reversed(claim_limits):
-        view = decorate(view)
-    return view
+    The web pairing form spends the same budgets. Raises :class:`app.limits.Throttled` or
+    :class:`~app.limits.LimitsUnavailable` (the limits fail closed).
+    """
+    guard.spend("NEST_REGISTER_LIMIT_PER_IP", "nest-register-ip", client_ip())
+    guard.spend("NEST_REGISTER_LIMIT_TOTAL", "nest-register-total", everyone())
 
 
 def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
     """Validate and claim; ``(status, success, message, serial)``.
 
-    Failures are counted against the claim limits; a success commits, then wakes the
-    devices whose buckets changed.
+    The caller has spent the claim budget. A success commits, then wakes the devices whose
+    buckets changed.
     """
     try:
         code, user_id = service.validate_claim(body)
     except service.ClaimError as exc:
-        count_against_limits()
         return 400, False, str(exc), None
     serial, wake = service.claim(code, user_id)
     if serial is None:
         db.session.rollback()
-        count_against_limits()
         return 200, False, "Invalid, expired, or already claimed entry key", None
     db.session.commit()
     hub.publish(wake)
@@ -83,9 +77,9 @@ def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
 
 
 @require_control_token
-@limited_claims
 def register():
     """``POST /api/register``: claim the code on a thermostat's screen for a user."""
+    spend_claim_budget()
     status, success, message, serial = claim_and_wake(json_body())
     return nest_control_response(success, message, status, serial=serial)
 

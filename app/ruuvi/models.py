@@ -42,6 +42,15 @@ class RuuviCode(db.Model):
             sqlite_where=text("used_at IS NULL"),
             postgresql_where=text("used_at IS NULL"),
         ),
+        # One live code per address: a new /register ends the earlier ones, so an attacker
+        # cannot multiply a victim's live codes (each one a target for a guess).
+        Index(
+            "uq_ruuvi_code_unused_email",
+            "email_key",
+            unique=True,
+            sqlite_where=text("used_at IS NULL"),
+            postgresql_where=text("used_at IS NULL"),
+        ),
     )
 
 

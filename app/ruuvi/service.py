@@ -129,13 +129,22 @@ def message_text(code: str) -> str:
 def issue_code(email: str) -> None:
     """Create a code for ``email`` and queue its e-mail, in the current transaction.
 
-    A code never equals another unused one: a colliding expired row is deleted, a live one
-    makes the unique index refuse the insert and a new code is drawn. The caller commits,
-    then wakes the mail sender.
+    The address's earlier codes end here: each address has at most one live code (a unique
+    index makes the database settle concurrent registrations; the loser ends the winner's
+    code and tries again). A code never equals another unused one: a colliding expired row
+    is deleted, a live one makes the unique index refuse the insert and a new code is drawn.
+    The caller commits, then wakes the mail sender.
     """
     now = now_s()
     ttl = current_app.config["RUUVI_CODE_TTL_SECONDS"]
+    email_key = email.lower()
     for _ in range(CODE_TRIES):
+        db.session.execute(
+            update(RuuviCode)
+            .where(RuuviCode.email_key == email_key, RuuviCode.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         digest = code_digest(code)
         db.session.execute(
@@ -148,7 +157,7 @@ def issue_code(email: str) -> None:
         inserted = insert_ignore(
             RuuviCode,
             code_hmac=digest,
-            email_key=email.lower(),
+            email_key=email_key,
             email=email,
             created_at=now,
             expires_at=now + ttl,

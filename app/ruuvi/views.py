@@ -11,8 +11,8 @@ from app import mail
 from app.bodies import json_body
 from app.envelopes import ruuvi_error_response, ruuvi_success_response
 from app.errors import namespace_of
-from app.extensions import db, limiter
-from app.limits import MISSING, client_ip, count_against_limits, counted, everyone
+from app.extensions import db, guard, limiter
+from app.limits import MISSING, client_ip, everyone
 from app.routing import add_routes
 from app.ruuvi import bp, service
 
@@ -50,16 +50,33 @@ def _setting(name: str) -> str:
     return current_app.config[name]
 
 
-def _limits(*specs):
-    """Stack ``(setting, scope, key_func)`` limits, tested first and hit for counted answers."""
+def register_limits_for(email_key):
+    """The ``/register`` limits, with ``email_key`` reading the address of the request.
+
+    flask-limiter hits each limit as it checks it (atomically, before the view runs), so every
+    attempt counts, an invalid body included; a body without a usable address spends only the
+    per-IP and total budgets (one shared per-address bucket for all of them would let anyone
+    throttle everyone's typos). These limits guard mail cost and spam, not a guess, so they
+    fail open (to per-process memory) when Redis is unreachable. The scopes are shared, so
+    every view decorated with them (the web sign-in form too) draws on the same budgets.
+    """
     decorators = [
         limiter.shared_limit(
-            functools.partial(_setting, setting),
-            scope=scope,
-            key_func=key_func,
-            deduct_when=counted,
-        )
-        for setting, scope, key_func in specs
+            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_EMAIL"),
+            scope="ruuvi-register-email",
+            key_func=email_key,
+            exempt_when=lambda: email_key() == MISSING,
+        ),
+        limiter.shared_limit(
+            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_IP"),
+            scope="ruuvi-register-ip",
+            key_func=client_ip,
+        ),
+        limiter.shared_limit(
+            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_TOTAL"),
+            scope="ruuvi-register-total",
+            key_func=everyone,
+        ),
     ]
 
     def apply(view):
@@ -70,25 +87,16 @@ def _limits(*specs):
     return apply
 
 
-def register_limits_for(email_key):
-    """The ``/register`` limits, with ``email_key`` reading the address of the request.
-
-    The scopes are shared, so every view decorated with them (the web sign-in form too)
-    draws on the same budgets per address, per client IP and in total.
-    """
-    return _limits(
-        ("RUUVI_REGISTER_LIMIT_PER_EMAIL", "ruuvi-register-email", email_key),
-        ("RUUVI_REGISTER_LIMIT_PER_IP", "ruuvi-register-ip", client_ip),
-        ("RUUVI_REGISTER_LIMIT_TOTAL", "ruuvi-register-total", everyone),
-    )
-
-
 register_limits = register_limits_for(_email_key)
-# Shared scopes: the web sign-in form's code step is decorated with these as well.
-verify_limits = _limits(
-    ("RUUVI_VERIFY_LIMIT_PER_IP", "ruuvi-verify-ip", client_ip),
-    ("RUUVI_VERIFY_LIMIT_TOTAL", "ruuvi-verify-total", everyone),
-)
+
+
+def spend_verify_budget() -> None:
+    """Count one ``/verify`` attempt per client IP, then in total, before it is evaluated.
+
+    A code is a guess: these budgets fail closed. The web sign-in form spends them too.
+    """
+    guard.spend("RUUVI_VERIFY_LIMIT_PER_IP", "ruuvi-verify-ip", client_ip())
+    guard.spend("RUUVI_VERIFY_LIMIT_TOTAL", "ruuvi-verify-total", everyone())
 
 
 def _unauthorized() -> Response:
@@ -149,22 +157,19 @@ def send_code(body) -> str:
     service.issue_code(email)
     db.session.commit()
     mail.wake()
-    count_against_limits()
     return email
 
 
 def verify_code(token: str) -> service.Verified:
     """Rows 2-4 of ``/verify``: redeem a code (committed) or raise :class:`Refused`.
 
-    Failed attempts count against the verify limits.
+    The caller has spent the verify budget (:func:`spend_verify_budget`).
     """
     if not token:
-        count_against_limits()
         raise Refused(400, "Missing token", "ER_INVALID", "ER_INVALID_ARGUMENT")
     verified = service.redeem(token)
     if verified is None:
         db.session.rollback()
-        count_against_limits()
         raise Refused(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
     db.session.commit()
     return verified
@@ -180,9 +185,9 @@ def register():
     return ruuvi_success_response({"email": email})
 
 
-@verify_limits
 def verify():
     """``GET /verify?token=<code>``: trade a code for an access token."""
+    spend_verify_budget()
     try:
         verified = verify_code(request.args.get("token", ""))
     except Refused as exc:

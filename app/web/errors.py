@@ -15,9 +15,9 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from app.errors import log_and_roll_back
+from app.errors import flask_limiter_retry_after, log_and_roll_back
 from app.extensions import db
-from app.limits import retry_after
+from app.limits import LimitsUnavailable, Throttled
 from app.web import bp, views
 from app.web.account import current_account
 
@@ -64,7 +64,27 @@ def _csrf_refused(exc: CSRFError):
 
 @bp.errorhandler(RateLimitExceeded)
 def _rate_limited(exc: RateLimitExceeded):
-    seconds = retry_after(exc)
+    return _limited_page(flask_limiter_retry_after())
+
+
+@bp.errorhandler(Throttled)
+def _throttled(exc: Throttled):
+    return _limited_page(exc.retry_after)
+
+
+@bp.errorhandler(LimitsUnavailable)
+def _limits_unavailable(exc: LimitsUnavailable):
+    # The guessing limits fail closed: nothing was tried.
+    page, status = error_page(
+        503,
+        "The server cannot count attempts right now, so it tried nothing."
+        f" Try again in {exc.retry_after} seconds.",
+        title="Temporarily unavailable",
+    )
+    return page, status, {"Retry-After": str(exc.retry_after)}
+
+
+def _limited_page(seconds: int):
     _load_account()
     if request.endpoint == "web.pair_submit":
         body = views.pair_limited(seconds)

@@ -8,7 +8,6 @@ Successful actions redirect (303) so a reload never repeats them.
 
 from __future__ import annotations
 
-import hmac
 import math
 from datetime import UTC, datetime
 
@@ -18,7 +17,6 @@ from app.clock import hue_time, now_s
 from app.extensions import db
 from app.hue import service as hue
 from app.limits import MISSING
-from app.models import Setting
 from app.nest import control as nest_control
 from app.nest import service as nest
 from app.ruuvi import service as ruuvi
@@ -143,14 +141,13 @@ def pair():
 
 
 @bp.post("/pair")
-@nest_control.limited_claims
 def pair_submit():
     """Claim the typed entry code through the Nest control service (same limits as the API)."""
     form = PairForm()
-    expected = current_app.config["NEST_CONTROL_TOKEN"]
-    if expected and not hmac.compare_digest((form.token.data or "").encode(), expected.encode()):
-        # As POST /api/register: a bad token is refused outside the claim limits.
+    if not nest_control.control_token_ok(form.token.data):
+        # As POST /api/register: a bad token spends the token budget, not the claim budget.
         return _pair_page(form, 401, error="Unauthorized")
+    nest_control.spend_claim_budget()
     user = (form.user.data or "").strip()
     body = {"code": normalise_entry_code(form.code.data), "userId": user}
     status, success, message, serial = nest_control.claim_and_wake(body)
@@ -218,10 +215,10 @@ def signin_code():
 
 
 @bp.post("/signin/code")
-@ruuvi_views.verify_limits
 def signin_code_submit():
     """Trade the code for a Ruuvi session (same limits as ``GET /verify``); sign the browser in."""
     form = CodeForm()
+    ruuvi_views.spend_verify_budget()
     try:
         verified = ruuvi_views.verify_code((form.code.data or "").strip())
     except ruuvi_views.Refused as exc:
@@ -298,20 +295,21 @@ def signout():
 # --- /hue -----------------------------------------------------------------------------------
 
 
-def _pressed_at() -> int | None:
-    row = db.session.get(Setting, hue.PRESS_SETTING)
-    return int(row.value) if row is not None else None
-
-
 @bp.get("/hue")
 def hue_page():
     """``/hue``: link button state with the seconds left, and the whitelist."""
     now = now_s()
-    pressed = _pressed_at()
+    pressed = hue.pressed_at()
     remaining = 0
     if pressed is not None and hue.link_button_open(now):
         remaining = max(0, pressed + hue.link_window() - now)
-    keys = [{"key": key, "shown": key[:4] + "…", **entry} for key, entry in hue.whitelist().items()]
+    account = current_account()
+    # The paired apps' names and dates are the house's business: admins only.
+    keys = None
+    if account is not None and account.is_admin:
+        keys = [
+            {"key": key, "shown": key[:4] + "…", **entry} for key, entry in hue.whitelist().items()
+        ]
     return render_template(
         "hue.html",
         link_open=remaining > 0,

@@ -228,7 +228,7 @@ def test_generated_usernames_are_new_each_time(client):
         assert re.fullmatch(r"[A-Za-z0-9]{40}", key)
 
 
-def test_known_username_records_the_pair_and_renames(client):
+def test_known_username_records_the_pair_and_never_renames(client):
     press(client)
     body = {"username": SEED_USERNAME, "devicetype": "first"}
     assert post_api(client, body).data == b'[{"success":{"username":"burgestrand"}}]'
@@ -245,7 +245,8 @@ def test_known_username_records_the_pair_and_renames(client):
     assert again.data == b'[{"success":{"username":"burgestrand"}}]'
     with client.application.app_context():
         entry = db.session.get(HueWhitelist, SEED_USERNAME)
-        assert entry.name == "second"
+        # The key may be another app's: whoever re-registers it does not rename it.
+        assert entry.name == "first"
         assert entry.created_at == created - 100
         pairs = db.session.execute(
             select(HueWhitelistPair.devicetype).where(HueWhitelistPair.username == SEED_USERNAME)
@@ -273,21 +274,41 @@ def test_generateclientkey(client):
     assert list(without.get_json()[0]["success"]) == ["username"]
 
 
-def test_one_clientkey_per_username(client):
+def test_a_clientkey_only_for_the_request_that_creates_the_key(client):
     press(client)
-    first = post_api(client, {"username": SEED_USERNAME, "devicetype": "a"})
-    assert first.data == b'[{"success":{"username":"burgestrand"}}]'
     made = post_api(
         client, {"username": SEED_USERNAME, "devicetype": "a", "generateclientkey": True}
     ).get_json()[0]["success"]
     assert made["username"] == SEED_USERNAME
     assert re.fullmatch(r"[0-9A-F]{32}", made["clientkey"])
+    # Re-registering the key (another app that knows or guesses it) never gets its clientkey.
     again = post_api(
         client, {"username": SEED_USERNAME, "devicetype": "b", "generateclientkey": True}
-    ).get_json()
-    assert again == [{"success": {"username": SEED_USERNAME, "clientkey": made["clientkey"]}}]
-    plain = post_api(client, {"username": SEED_USERNAME, "devicetype": "b"}).get_json()
-    assert plain == [{"success": {"username": SEED_USERNAME}}]
+    )
+    assert again.data == b'[{"success":{"username":"burgestrand"}}]'
+    plain = post_api(client, {"username": "LaterUsername1", "devicetype": "c"}).get_json()
+    assert plain == [{"success": {"username": "LaterUsername1"}}]
+    # An existing key without a clientkey does not get one later either.
+    late = post_api(
+        client, {"username": "LaterUsername1", "devicetype": "c", "generateclientkey": True}
+    )
+    assert late.data == b'[{"success":{"username":"LaterUsername1"}}]'
+    with client.application.app_context():
+        assert db.session.get(HueWhitelist, SEED_USERNAME).clientkey == made["clientkey"]
+        assert db.session.get(HueWhitelist, "LaterUsername1").clientkey is None
+
+
+def test_registrations_per_window_are_capped(make_app):
+    client = make_app(HUE_LINK_MAX_REGISTRATIONS=3).test_client()
+    press(client)
+    answers = [post_api(client, {"devicetype": f"app#{n}"}).get_json() for n in range(5)]
+    assert [next(iter(a[0])) for a in answers] == ["success"] * 3 + ["error"] * 2
+    assert answers[3] == [
+        {"error": {"type": 101, "address": "", "description": "link button not pressed"}}
+    ]
+    # A new press opens a new window with a new allowance.
+    press(client)
+    assert "success" in post_api(client, {"devicetype": "app#6"}).get_json()[0]
 
 
 # --- the link button -----------------------------------------------------------------------

@@ -195,6 +195,24 @@ class TestControlToken:
         good = {"Authorization": "Bearer s3cret-token"}
         assert client.post("/api/register", json={}, headers=good).status_code == 400
 
+    def test_wrong_tokens_are_limited_per_ip_before_the_compare(self, make_app):
+        client = make_app(
+            NEST_CONTROL_TOKEN="s3cret-token", NEST_CONTROL_AUTH_LIMIT_PER_IP="3/minute"
+        ).test_client()
+        wrong = {"Authorization": "Bearer guess"}
+        good = {"Authorization": "Bearer s3cret-token"}
+        for _ in range(3):
+            assert client.get("/api/devices", headers=wrong).status_code == 401
+        # Spent: even the right token waits (it is only known to be right once compared).
+        refused = client.get("/api/devices", headers=good)
+        assert refused.status_code == 429
+        assert refused.data == b'{"success":false,"message":"Too many registration attempts"}'
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        elsewhere = client.get(
+            "/api/devices", headers=good, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+        )
+        assert elsewhere.status_code == 200
+
 
 class TestLimits:
     @pytest.fixture
@@ -218,11 +236,14 @@ class TestLimits:
             assert response.data == self.LIMITED
             assert 1 <= int(response.headers["Retry-After"]) <= 60
 
-    def test_successes_do_not_count(self, client):
-        for _ in range(4):
+    def test_every_attempt_counts_successes_included(self, client):
+        # Counted before evaluation, so a success spends the budget too (a household claims
+        # a few keys; an attacker's guesses are what the budget is for).
+        for _ in range(3):
             key = issue_key(client, new_serial())
             assert claim(client, key["value"]).get_json()["success"] is True
-        assert claim(client, "ZZZZZZZ").status_code == 200
+        key = issue_key(client, new_serial())
+        assert claim(client, key["value"]).data == self.LIMITED
 
     def test_per_ip_and_total_budgets(self, client):
         ip = lambda n: {"REMOTE_ADDR": f"10.0.0.{n}"}  # noqa: E731

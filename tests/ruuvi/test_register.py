@@ -116,11 +116,12 @@ def test_a_bare_host_address_is_valid(ruuvi, mailbox):
     assert response.content == b'{"result":"success","data":{"email":"a@b"}}'
 
 
-def test_every_code_of_an_address_stays_valid(ruuvi):
+def test_a_new_code_ends_the_address_earlier_codes(ruuvi):
     address = unique_email()
     assert ruuvi.register(address).status_code == 200
     assert ruuvi.register(address).status_code == 200
     first, second = ruuvi.code_for(address, 1), ruuvi.code_for(address, 2)
 
+    refused = ruuvi.verify(first)
+    assert (refused.status_code, refused.content) == (403, BODY_403)
     assert ruuvi.verify(second).json()["data"]["newUser"] is True
-    assert ruuvi.verify(first).json()["data"]["newUser"] is False

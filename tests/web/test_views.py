@@ -476,7 +476,7 @@ def test_an_admin_presses_sees_the_countdown_and_revokes(site):
 
 def test_a_database_failure_is_an_html_500_without_a_trace(app, client):
     with app.app_context():
-        db.session.execute(text("DROP TABLE hue_whitelist"))
+        db.session.execute(text("DROP TABLE setting"))
         db.session.commit()
     response = client.get("/hue")
     assert response.status_code == 500
