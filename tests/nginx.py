@@ -7,6 +7,7 @@ address, the include path and the certificate paths are rewritten for the test.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -149,5 +150,20 @@ class RedisServer:
     def stop(self) -> None:
         """Kill it (as an outage would)."""
         if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a paused server must be able to die
             self.process.kill()
             self.process.wait(5)
+
+    def start_again(self) -> RedisServer:
+        """Start a new, empty server on the same port (after :meth:`stop`)."""
+        return self.start()
+
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections open, nothing answers, like an overloaded server."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Unfreeze it (SIGCONT); it keeps everything it knew."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
