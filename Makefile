@@ -18,11 +18,12 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# umask 077: the database, its WAL files and instance/secret_key are readable by their owner only.
 migrate: $(BIN)/.installed
-	$(BIN)/flask --app wsgi db upgrade
+	umask 077 && $(BIN)/flask --app wsgi db upgrade
 
 run: migrate
-	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+	umask 077 && exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -6,6 +6,9 @@ before the workers patch the standard library for gevent.
 """
 
 import os
+import re
+
+from gunicorn.glogging import Logger
 
 _suspend = int(os.environ.get("NEST_SUSPEND_TIME_MAX", "300") or 300)
 _hold = max(1, _suspend - 10)
@@ -25,3 +28,45 @@ errorlog = "-"
 # one host (tests, blue/green) would fight over; homepair does not use it.
 control_socket_disable = True
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+
+# Access logs never carry a secret: a Ruuvi code travels as /verify?token=CODE and a Hue key as
+# the path segment after /api/ (and after /config/whitelist/ when one is deleted).
+_TOKEN_PARAM = re.compile(r"((?:^|[?&])token=)[^&#\s]*")
+_HUE_KEY = re.compile(
+    r"(/api/+)(?!(?:register|devices|registered-devices|config)(?:[/?#\s]|$))[^/?#\s]+"
+)
+_WHITELIST_KEY = re.compile(r"(/config/whitelist/+)[^/?#\s]+")
+_SECRET_HEADERS = ("{authorization}i", "{cookie}i")
+
+
+def redact(text):
+    """``text`` with every Ruuvi code and Hue key replaced by ``[redacted]``."""
+    if not isinstance(text, str):
+        return text
+    for pattern in (_TOKEN_PARAM, _HUE_KEY, _WHITELIST_KEY):
+        text = pattern.sub(r"\1[redacted]", text)
+    return text
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with secrets taken out of every access-log field."""
+
+    def atoms(self, resp, req, environ, request_time):
+        """The access-log fields, redacted (request line, path, query, referer, headers)."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name, value in atoms.items():
+            atoms[name] = "[redacted]" if name in _SECRET_HEADERS else redact(value)
+        return atoms
+
+
+logger_class = RedactingLogger
+
+
+def when_ready(server):
+    """Say once, loudly, when e-mails (and the sign-in codes in them) only go to this log."""
+    if (os.environ.get("MAIL_BACKEND") or "console").strip().lower() == "console":
+        server.log.warning(
+            "MAIL_BACKEND=console is for development: e-mails are NOT sent, they are written"
+            " to this log with the sign-in codes in them. Set MAIL_BACKEND=smtp to send them."
+        )

@@ -91,7 +91,8 @@ def _init_push(app: Flask) -> None:
 
 def _derive(app: Flask) -> None:
     """Settings computed from the environment-level ones."""
-    os.makedirs(app.instance_path, exist_ok=True)
+    # Owner-only: it holds the database and the generated secret key.
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config_module.instance_secret_key(app.instance_path)
     url = app.config.get("DATABASE_URL") or "sqlite:///" + os.path.join(

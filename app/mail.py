@@ -126,7 +126,8 @@ def build_message(
 def deliver(config: Mapping[str, Any], message: EmailMessage) -> None:
     """Hand ``message`` to the configured backend; raises on failure."""
     if config["MAIL_BACKEND"] == "console":
-        log.info("mail (console backend, not sent):\n%s", message.as_string())
+        # Development only (gunicorn says so at start-up): the body may carry a sign-in code.
+        log.warning("mail NOT sent (MAIL_BACKEND=console):\n%s", message.as_string())
         return
     host, port = config["MAIL_SERVER"], config["MAIL_PORT"]
     context = ssl.create_default_context()

@@ -43,6 +43,7 @@ class Nginx:
             .replace("/etc/nginx/snippets/homepair-proxy.conf", str(folder / "homepair-proxy.conf"))
             .replace("/etc/homepair/tls/fullchain.pem", str(folder / "cert.pem"))
             .replace("/etc/homepair/tls/privkey.pem", str(folder / "key.pem"))
+            .replace("/var/log/nginx/homepair.access.log", str(folder / "logs/access.log"))
         )
         (folder / "site.conf").write_text(site)
         (folder / "nginx.conf").write_text(

@@ -43,8 +43,13 @@ def test_make_run_on_a_fresh_clone(tmp_path):
         assert healthy, (
             process.stdout.read().decode() if process.poll() is not None else "no answer"
         )
-        assert (clone / "instance" / "homepair.db").exists()
-        assert (clone / "instance" / "secret_key").exists()
+        instance = clone / "instance"
+        assert (instance / "homepair.db").exists()
+        assert (instance / "secret_key").exists()
+        # Secrets at rest are the owner's alone: make run sets umask 077.
+        assert instance.stat().st_mode & 0o777 == 0o700
+        for path in instance.iterdir():
+            assert path.stat().st_mode & 0o077 == 0, path
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(10)
