@@ -127,8 +127,15 @@ def _control_errors(*statuses: int) -> dict:
         ),
         429: _body(
             envelopes.NestControlSchema,
-            "A failed-claim limit is exhausted (per client IP, or in total).",
+            "A claim limit (per client IP, or in total) or, with a control token set, the "
+            "client's token budget is exhausted.",
             {"limited": _control("Too many registration attempts")},
+            RETRY_AFTER,
+        ),
+        503: _body(
+            envelopes.NestControlSchema,
+            "The rate-limit store is unreachable: guessing limits fail closed, nothing was tried.",
+            {"unavailable": _control("Service unavailable")},
             RETRY_AFTER,
         ),
         500: _body(
@@ -143,7 +150,7 @@ def _control_errors(*statuses: int) -> dict:
 def _nest_control(spec: APISpec) -> None:
     register_400 = _body(
         envelopes.NestControlSchema,
-        "Malformed request (counted as a failed claim).",
+        "Malformed request (counted as a claim attempt).",
         {
             "invalidJson": _control("Invalid JSON"),
             "missing": _control("Missing required fields: code, userId"),
@@ -162,8 +169,8 @@ def _nest_control(spec: APISpec) -> None:
                 "summary": "Claim the entry key shown on a thermostat for a user",
                 "description": (
                     "The body is parsed as JSON whatever its Content-Type. A claim that finds "
-                    "no live key is HTTP 200 with `success:false`; failures (400 and that 200) "
-                    "count against the failed-claim limits, successes never do."
+                    "no live key is HTTP 200 with `success:false`. Every attempt is counted "
+                    "against the claim limits before it is evaluated, successes too."
                 ),
                 "security": _CONTROL_SECURITY,
                 "requestBody": _request(nest.NestRegisterRequestSchema),
@@ -181,7 +188,7 @@ def _nest_control(spec: APISpec) -> None:
                         },
                     ),
                     "400": register_400,
-                    **_control_errors(401, 413, 429, 500),
+                    **_control_errors(401, 413, 429, 500, 503),
                 },
             }
         },
@@ -198,7 +205,7 @@ def _nest_control(spec: APISpec) -> None:
                 "parameters": [user_param],
                 "responses": {
                     "200": _body(nest.NestDevicesSchema, "Newest `createdAt` first, then serial."),
-                    **_control_errors(401, 500),
+                    **_control_errors(401, 429, 500, 503),
                 },
             }
         },
@@ -220,7 +227,7 @@ def _nest_control(spec: APISpec) -> None:
                         {"type": "array", "items": nest.NestRegisteredDeviceSchema},
                         "The user's devices.",
                     ),
-                    **_control_errors(401, 500),
+                    **_control_errors(401, 429, 500, 503),
                 },
             }
         },
@@ -252,7 +259,7 @@ def _nest_control(spec: APISpec) -> None:
                         "`serial` has characters outside `[A-Za-z0-9_-]`.",
                         {"badSerial": _control("Invalid device serial format")},
                     ),
-                    **_control_errors(401, 500),
+                    **_control_errors(401, 429, 500, 503),
                 },
             }
         },
@@ -763,6 +770,12 @@ def _ruuvi_errors(*statuses: int) -> dict:
             {"throttled": _ruuvi_error("Too many requests", "ER_THROTTLED")},
             RETRY_AFTER,
         ),
+        503: _body(
+            ruuvi.RuuviErrorDocSchema,
+            "The rate-limit store is unreachable: `/verify` fails closed, nothing was tried.",
+            {"unavailable": _ruuvi_error("Service unavailable", "ER_INTERNAL")},
+            RETRY_AFTER,
+        ),
         500: _body(
             ruuvi.RuuviErrorDocSchema,
             "Internal failure (e.g. the database is down).",
@@ -859,7 +872,7 @@ def _ruuvi(spec: APISpec) -> None:
                             )
                         },
                     ),
-                    **_ruuvi_errors(429, 500),
+                    **_ruuvi_errors(429, 500, 503),
                 },
             }
         },

@@ -30,12 +30,15 @@ from tests.services import PG_ADMIN
 pytestmark = pytest.mark.live
 
 
-def call(server, method: str, path: str, down: bool = False, **kwargs) -> requests.Response:
+def call(
+    server, method: str, path: str, down: bool = False, limits_down: bool = False, **kwargs
+) -> requests.Response:
     """One request on a fresh connection; the answer must pass the fuzz oracle (``down``: the
-    database is gone, so the spec's 500 envelope is the right answer)."""
+    database is gone, so the spec's 500 envelope is the right answer; ``limits_down``: Redis
+    is gone, so guesses are refused with 503)."""
     response = requests.request(method, server.url + path, timeout=15, **kwargs)
     answer = Answer(response.status_code, response.headers, response.content)
-    check_answer(method, path, answer, database_down=down)
+    check_answer(method, path, answer, database_down=down, limits_down=limits_down)
     return response
 
 
@@ -264,49 +267,61 @@ def test_smtp_refusing_then_recovering_delivers_once(start_server):
 # --- Redis gone ----------------------------------------------------------------------------
 
 
-def test_redis_gone_every_protocol_still_answers_quickly(start_server, tmp_path):
+def test_redis_gone_guesses_fail_closed_and_everything_else_answers(start_server, tmp_path):
     redis_server = RedisServer().start()
     try:
         server = start_server(REDIS_URL=redis_server.url, NEST_SUSPEND_TIME_MAX=30)
         server.flask("hue", "press-link-button")
-        serial = new_serial()
-        code = key_for(server, serial)
+        # Two devices of one user, claimed while Redis is up.
+        first, second = new_serial(), new_serial()
+        for serial in (first, second):
+            assert claim(server, key_for(server, serial)).json()["success"] is True
+        drain = subscribe(server.url, second)  # the claim's buckets, so the next hold waits
+        drain.read_head(timeout=2)
+        drain.read_chunk(timeout=2)
+        drain.close()
+        code = key_for(server, new_serial())
         redis_server.stop()
 
         def timed(method, path, **kwargs):
             started = time.monotonic()
-            response = call(server, method, path, **kwargs)
+            response = call(server, method, path, limits_down=True, **kwargs)
             assert time.monotonic() - started < 1.2, (method, path)
             return response
 
+        # Guesses fail closed: nothing is evaluated, the answer says so in its envelope.
+        refused = timed("POST", "/api/register", json={"code": code, "userId": "u"})
+        assert (refused.status_code, refused.content) == (
+            503,
+            b'{"success":false,"message":"Service unavailable"}',
+        )
+        assert int(refused.headers["Retry-After"]) >= 1
+        verify = timed("GET", "/verify?token=ZZZZ")
+        assert verify.status_code == 503 and verify.json()["code"] == "ER_INTERNAL"
+
         # A held subscribe still gets its push: the hub falls back to this worker's waiters.
-        stream = subscribe(server.url, serial)
+        stream = subscribe(server.url, second)
         assert stream.read_head(timeout=2)[0] == 200
-        assert timed("POST", "/api/register", json={"code": code, "userId": "u"}).json()["success"]
+        deleted = timed("DELETE", f"/api/registered-devices/{first}?userId=homeassistant")
+        assert deleted.json()["success"] is True
         chunk = stream.read_chunk(timeout=2)
-        assert b'"object_key":"user.u"' in chunk
+        assert b'"object_key":"structure.homeassistant"' in chunk
         stream.close()
 
-        # Every protocol answers, within the Redis socket timeout.
+        # Every other protocol answers, within the Redis socket timeout.
         assert timed("GET", "/api/devices").status_code == 200
         assert timed("GET", "/nest/passphrase", headers=auth(new_serial())).status_code == 200
         assert timed("POST", "/api", json={"devicetype": "redis#gone"}).status_code == 200
         assert timed("GET", "/api/config").status_code == 200
+        # /register only guards mail cost: it fails open to per-process counting.
         assert timed("POST", "/register", json={"email": unique_email("redis")}).status_code == 200
         assert timed("GET", "/healthz").status_code == 200
 
-        # Limits fail open to per-process counting: they still count, in memory.
-        statuses = [
-            timed("POST", "/api/register", json={"code": "ZZZZZZZ", "userId": "u"}).status_code
-            for _ in range(21)
-        ]
-        assert statuses[:20] == [200] * 20 and statuses[20] == 429
-        verifies = [timed("GET", "/verify?token=ZZZZ").status_code for _ in range(11)]
-        assert verifies[:10] == [403] * 10 and verifies[10] == 429
-
-        # Redis back: nothing to restart.
+        # Redis back: nothing to restart; claims are counted and evaluated again.
         redis_server.start()
-        time.sleep(2.5)  # the marked-down window passes
+        time.sleep(1.5)  # the refuse-at-once window after a failure passes
+        assert timed("POST", "/api/register", json={"code": code, "userId": "u"}).json()["success"]
+        assert timed("GET", "/verify?token=ZZZZ").status_code == 403
         assert timed("GET", "/api/devices").status_code == 200
         assert timed("POST", "/register", json={"email": unique_email("back")}).status_code == 200
     finally:

@@ -80,7 +80,10 @@ def register_limits_for(email_key):
     ]
 
     def apply(view):
-        for decorate in reversed(decorators):
+        # flask-limiter checks (and hits) limits of one window length in the order they were
+        # applied and stops at the first breach: most specific first, so a flood of one
+        # address is refused before it spends the IP's or everyone's budget.
+        for decorate in decorators:
             view = decorate(view)
         return view
 

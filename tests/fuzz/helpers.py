@@ -200,15 +200,20 @@ _CHECKS = {
 }
 
 
-def check_answer(method: str, path: str, answer: Answer, database_down: bool = False) -> None:
+def check_answer(
+    method: str, path: str, answer: Answer, database_down: bool = False, limits_down: bool = False
+) -> None:
     """Assert the protocol's rules for any answer (see the module docstring).
 
     ``database_down``: the fault tests' planned failure, where the spec's 500 envelope (503
-    for ``/healthz``) is the right answer.
+    for ``/healthz``) is the right answer. ``limits_down``: the rate-limit store is gone, so a
+    guessing endpoint may refuse with 503 and ``Retry-After``.
     """
     status, headers, body = answer.status, CaseInsensitiveDict(answer.headers), answer.body
     context = (method, path, status, body[:300])
-    assert status < 500 or (database_down and status in (500, 503)), context
+    assert (
+        status < 500 or (database_down and status in (500, 503)) or (limits_down and status == 503)
+    ), context
     # Never an HTML page (JSON may of course carry "<html>" inside a string).
     assert "html" not in headers.get("Content-Type", ""), context
     assert not body.lstrip()[:9].lower().startswith((b"<!doctype", b"<html")), context
@@ -218,9 +223,11 @@ def check_answer(method: str, path: str, answer: Answer, database_down: bool = F
         for name, value in RUUVI_CORS.items():
             assert headers.get(name) == value, (name, context)
     if space in ("ruuvi", "nest-control"):
-        # Retry-After on 429 only (the spec's rule, not flask-limiter's header option).
-        assert ("Retry-After" in headers) == (status == 429), context
-        if status == 429:
+        # Retry-After on 429 only (the spec's rule, not flask-limiter's header option), and on
+        # the 503 of a guessing limit whose store is gone.
+        limited = status == 429 or (limits_down and status == 503)
+        assert ("Retry-After" in headers) == limited, context
+        if limited:
             assert int(headers["Retry-After"]) >= 1, context
     if method == "HEAD":
         return

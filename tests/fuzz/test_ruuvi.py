@@ -4,6 +4,7 @@ The model holds the live codes (read from the sealed outbox, as the e-mail would
 the used ones, the accounts and every token with its account and whether it was revoked:
 
 - a live code verifies exactly once (any letter case), then is used for good;
+- a new code for an address ends that address's earlier codes;
 - a used code, or a string that is no live code, never signs anyone in;
 - a token works until it is revoked (by itself or by ``DELETE /sessions``) and never after;
 - one account's token cannot revoke another account's session.
@@ -58,6 +59,11 @@ class RuuviMachine(ProtocolMachine):
     # --- codes ---------------------------------------------------------------------------
 
     def _code_sent(self, address: str) -> None:
+        # A new code ends the address's earlier ones (any letter case): one live code each.
+        for earlier, given in list(self.live.items()):
+            if given.lower() == address.lower():
+                del self.live[earlier]
+                self.used.append(earlier)
         code = ruuvi_code_for(self.app, address)
         assert code not in self.live, "a live code was issued twice"
         self.live[code] = address

@@ -42,7 +42,12 @@ def _until_both_workers(server, body: dict, deadline: float) -> tuple[list[bytes
 
 
 def test_cli_press_is_seen_by_two_workers_until_the_window_closes(start_server):
-    server = start_server(workers=2, HUE_LINK_WINDOW_SECONDS=5, GUNICORN_CMD_ARGS=ACCESS_LOG)
+    server = start_server(
+        workers=2,
+        HUE_LINK_WINDOW_SECONDS=5,
+        HUE_LINK_MAX_REGISTRATIONS=10000,  # as many apps as it takes to reach both workers
+        GUNICORN_CMD_ARGS=ACCESS_LOG,
+    )
     until = live_press(server)
     # The window opens in the CLI's whole second (so lasts 4–5 s); stay clear of its end.
     answers, pids = _until_both_workers(server, {"devicetype": "worker#test"}, until - 2)
