@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.burst import Answer, burst, same
+from tests.burst import Answer, burst, request_bytes, same
 from tests.nginx import RedisServer
 
 pytestmark = pytest.mark.live
@@ -88,12 +88,16 @@ def test_default_limits_hold_against_simultaneous_bursts(start_server):
     assert {a.body for a in registers if a.status != 200} == {RUUVI_LIMITED}
 
 
-def test_two_bursts_of_a_thousand_one_worker(start_server):
-    server = start_server()
-    first = burst(server.url, wrong_claims(server.url, 1000))
+def two_bursts_of_a_thousand_claims(url: str) -> int:
+    """Claims evaluated of two simultaneous bursts of 1,000 wrong claims, 3 s apart."""
+    first = burst(url, wrong_claims(url, 1000))
     time.sleep(3)
-    second = burst(server.url, wrong_claims(server.url, 1000))
-    assert tally(first + second, INVALID_KEY, {CLAIM_LIMITED}) == 20
+    second = burst(url, wrong_claims(url, 1000))
+    return tally(first + second, INVALID_KEY, {CLAIM_LIMITED})
+
+
+def test_two_bursts_of_a_thousand_one_worker(start_server):
+    assert two_bursts_of_a_thousand_claims(start_server().url) == 20
 
 
 def test_the_published_verify_bound_holds_across_many_ips(start_server):
@@ -106,6 +110,32 @@ def test_the_published_verify_bound_holds_across_many_ips(start_server):
         evaluated[ip] = tally(answers, VERIFY_FORBIDDEN, {RUUVI_LIMITED})
     assert all(count <= 10 for count in evaluated.values())
     assert sum(evaluated.values()) == 100
+
+
+def test_ipv6_clients_are_one_identity_per_64(start_server):
+    server = start_server(TRUSTED_PROXY_HOPS=1)
+
+    def claims_from(addresses: list[str]) -> list[bytes]:
+        return [
+            request_bytes(
+                server.url,
+                "POST",
+                "/api/register",
+                body=WRONG_CLAIM,
+                headers={"X-Forwarded-For": address},
+            )
+            for address in addresses
+        ]
+
+    # 100 different addresses of one /64: one budget of 20.
+    one_net = [f"2001:db8:aa:bb::{n:x}" for n in range(1, 101)]
+    assert tally(burst(server.url, claims_from(one_net)), INVALID_KEY, {CLAIM_LIMITED}) == 20
+    # The next /64 is another client.
+    other_net = [f"2001:db8:aa:bc:{n:x}::1" for n in range(1, 41)]
+    assert tally(burst(server.url, claims_from(other_net)), INVALID_KEY, {CLAIM_LIMITED}) == 20
+    # An IPv4-mapped IPv6 address is the IPv4 client.
+    mapped = ["::ffff:198.51.100.7"] * 15 + ["198.51.100.7"] * 15
+    assert tally(burst(server.url, claims_from(mapped)), INVALID_KEY, {CLAIM_LIMITED}) == 20
 
 
 def test_hue_registrations_per_press_are_capped_under_a_burst(start_server):
@@ -123,10 +153,7 @@ def test_hue_registrations_per_press_are_capped_under_a_burst(start_server):
 @pytest.mark.redis
 def test_limits_hold_across_four_workers(cluster):
     server = cluster()
-    first = burst(server.url, wrong_claims(server.url, 1000))
-    time.sleep(3)
-    second = burst(server.url, wrong_claims(server.url, 1000))
-    assert tally(first + second, INVALID_KEY, {CLAIM_LIMITED}) == 20
+    assert two_bursts_of_a_thousand_claims(server.url) == 20
 
     verifies = burst(server.url, wrong_verifies(server.url, 300))
     assert tally(verifies, VERIFY_FORBIDDEN, {RUUVI_LIMITED}) == 10
