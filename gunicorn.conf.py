@@ -8,13 +8,15 @@ before the workers patch the standard library for gevent.
 import os
 import re
 
+import gevent
+from gunicorn import util
 from gunicorn.glogging import Logger
+from gunicorn.workers.ggevent import GeventWorker
 
 _suspend = int(os.environ.get("NEST_SUSPEND_TIME_MAX", "300") or 300)
 _hold = max(1, _suspend - 10)
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8082')}")
-worker_class = "gevent"
 # One worker unless REDIS_URL fans pushes out across workers (see README, "Scaling out").
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # Held subscribes and keep-alive sockets both take slots; a full pool stops accepting.
@@ -70,3 +72,53 @@ def when_ready(server):
             "MAIL_BACKEND=console is for development: e-mails are NOT sent, they are written"
             " to this log with the sign-in codes in them. Set MAIL_BACKEND=smtp to send them."
         )
+
+
+class HomepairWorker(GeventWorker):
+    """gunicorn's gevent worker, with two changes for homepair.
+
+    - Shutting down (TERM from a deploy or systemd, INT/QUIT from Ctrl-C) ends every held
+      subscribe at once with its normal empty answer, so devices re-subscribe (elsewhere)
+      and the worker stops in seconds instead of after the longest hold.
+    - A request gunicorn refuses itself (a request line or headers too large, bad framing)
+      is answered in the JSON envelope of the protocol its path belongs to, not in HTML.
+
+    The app's modules are imported inside the methods: this file is read by the master,
+    before the workers patch the standard library for gevent.
+    """
+
+    def _end_holds(self):
+        from app.pushhub import hub
+
+        hub.close_all()
+
+    def handle_exit(self, sig, frame):
+        """TERM: stop accepting, end the holds; gunicorn then drains what is left."""
+        self._end_holds()
+        super().handle_exit(sig, frame)
+
+    def handle_quit(self, sig, frame):
+        """INT/QUIT (quick shutdown): end the holds, give them a moment to answer, exit."""
+        if getattr(self, "_quitting", False):
+            return  # the master forwards the signal the process group already got
+        self._quitting = True
+        self._end_holds()
+        gevent.spawn_later(0.5, super().handle_quit, sig, frame)
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's own refusals in the protocol's envelope; anything else as gunicorn does."""
+        try:
+            from app.errors import gunicorn_error_answer
+
+            answer = gunicorn_error_answer(self.wsgi, req, exc)
+        except Exception:
+            self.log.exception("could not render the error answer; gunicorn's own follows")
+            return super().handle_error(req, client, addr, exc)
+        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        try:
+            util.write_nonblock(client, answer)
+        except Exception:
+            self.log.debug("Failed to send error message.")
+
+
+worker_class = HomepairWorker

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
 
+import gevent
 from flask import Flask, current_app, g, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from app.errors import namespace_of
 
 _TOO_LARGE = "homepair_body_too_large"
+_TOO_SLOW = "homepair_body_too_slow"
 
 
 class Invalid:
@@ -67,18 +70,30 @@ def parse_json(data: bytes) -> Any:
 
 
 def raw_body() -> bytes:
-    """The request body; raises 413 when it exceeds ``MAX_CONTENT_LENGTH``.
+    """The request body; 413 when it exceeds ``MAX_CONTENT_LENGTH``, 408 when it takes longer
+    than ``REQUEST_BODY_TIMEOUT_SECONDS`` to arrive.
 
     Werkzeug raises for a too-large Content-Length, but silently truncates a chunked body
-    at the limit, so a body that fills the limit is probed for one more byte.
+    at the limit, so a body that fills the limit is probed for one more byte. A client that
+    trickles its body would otherwise keep a connection slot (and a greenlet) for good.
     """
     if g.get(_TOO_LARGE):
         raise RequestEntityTooLarge()
-    data = request.get_data(cache=True)
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    streamed = request.content_length is None
-    if limit and streamed and len(data) >= limit and request.environ["wsgi.input"].read(1):
-        raise RequestEntityTooLarge()
+    if g.get(_TOO_SLOW):
+        raise RequestTimeout()
+    try:
+        with gevent.Timeout(current_app.config["REQUEST_BODY_TIMEOUT_SECONDS"]):
+            data = request.get_data(cache=True)
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            streamed = request.content_length is None
+            if limit and streamed and len(data) >= limit and request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
+    except gevent.Timeout:
+        g.setdefault(_TOO_SLOW, True)
+        raise RequestTimeout() from None
+    except RequestEntityTooLarge:
+        g.setdefault(_TOO_LARGE, True)
+        raise
     return data
 
 
@@ -102,10 +117,9 @@ def preload_body() -> None:
     """
     if namespace_of(request.path) == "other":
         return  # /healthz, /openapi.json and the web pages (forms are parsed by their views)
-    try:
+    # A 413 or 408 is remembered in g: each view answers it where it reads the body.
+    with contextlib.suppress(RequestEntityTooLarge, RequestTimeout):
         raw_body()
-    except RequestEntityTooLarge:
-        g.setdefault(_TOO_LARGE, True)
 
 
 def init_app(app: Flask) -> None:

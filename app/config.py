@@ -79,6 +79,7 @@ _SPEC: dict[str, tuple[Any, Any]] = {
     "TRUSTED_PROXY_HOPS": (0, lambda n, r: parse_int(n, r, 0, 10)),
     "LIMIT_IPV6_PREFIX": (64, lambda n, r: parse_int(n, r, 16, 128)),
     "SECRET_KEY": (None, lambda n, r: str(r) or None),
+    "REQUEST_BODY_TIMEOUT_SECONDS": (15, lambda n, r: parse_int(n, r, 1, 300)),
     "NEST_ENTRY_KEY_TTL_SECONDS": (3600, lambda n, r: parse_int(n, r, 1)),
     "NEST_SUSPEND_TIME_MAX": (300, lambda n, r: parse_int(n, r, 5, 350)),
     "NEST_CONTROL_TOKEN": (None, lambda n, r: str(r) or None),

@@ -7,7 +7,11 @@ Werkzeug's HTML error page or an unplanned 500.
 
 from __future__ import annotations
 
+import contextlib
+import http
 import logging
+import re
+import socket
 
 from flask import Flask, Response, request
 from flask_limiter import RateLimitExceeded
@@ -25,10 +29,16 @@ RUUVI_PATHS = ("/register", "/verify", "/user", "/sessions")
 
 _MESSAGES = {
     400: "Bad request",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request body too slow",
     413: "Request body too large",
+    414: "Request line too large",
+    417: "Expectation failed",
+    431: "Request headers too large",
     500: "Internal error",
+    501: "Not implemented",
     503: "Service unavailable",
 }
 
@@ -70,8 +80,11 @@ def _hue(status: int, path: str) -> Response:
         item = envelopes.hue_error_item(
             4, address, f"method, {request.method}, not available for resource, {address}"
         )
-    elif status == 404:
+    elif status in (404, 414):
         item = envelopes.hue_error_item(3, address, f"resource, {address}, not available")
+    elif 400 <= status < 500 or status == 501:
+        # The request could not be read whole (framing, headers, a slow body).
+        item = envelopes.hue_error_item(2, address, "body contains invalid json")
     else:
         item = envelopes.hue_error_item(901, "/", "internal error, 500")
     return envelopes.hue_response([item])
@@ -101,7 +114,8 @@ def error_response(status: int, headers: dict | None = None) -> Response:
             message = "Too many registration attempts"
         return envelopes.nest_control_response(False, message, status, headers=headers)
     if space == "ruuvi":
-        error, code, sub = _RUUVI.get(status, _RUUVI[500] if status >= 500 else _RUUVI[400])
+        fallback = _RUUVI[500] if status >= 500 else (message, "ER_INVALID", None)
+        error, code, sub = _RUUVI.get(status, fallback)
         return envelopes.ruuvi_error_response(status, error, code, sub, headers=headers)
     return envelopes.nest_error_response(message, status, headers)
 
@@ -117,6 +131,83 @@ def flask_limiter_retry_after() -> int:
     except Exception:  # storage gone between the breach and this call: be conservative
         reset_at = None
     return seconds_until(reset_at)
+
+
+# gunicorn's own refusals, raised before the app sees the request.
+_GUNICORN_STATUS = {
+    "LimitRequestLine": 414,
+    "LimitRequestHeaders": 431,
+    "UnsupportedTransferCoding": 501,
+    "ExpectationFailed": 417,
+    "ForbiddenProxyRequest": 403,
+    "ConfigurationProblem": 500,
+}
+_REQUEST_LINE = re.compile(rb"([A-Za-z]{1,20}) +(/[^ \r\n?#]{0,2048})")
+
+
+def _refused_request(exc: BaseException) -> tuple[str, str]:
+    """``(method, path)`` of the request gunicorn refused, as far as it was read.
+
+    A request line too long for gunicorn never becomes a request object; its first bytes are
+    still in the parser's buffer (``buf`` of ``Request.parse``), reached through the
+    traceback. Unknown parts default to ``GET /``.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        owner = local.get("self")
+        path = getattr(owner, "path", None)
+        if isinstance(path, str) and path.startswith("/"):
+            return getattr(owner, "method", None) or "GET", path
+        buf = local.get("buf")
+        if isinstance(buf, (bytes, bytearray)):
+            match = _REQUEST_LINE.match(bytes(buf[:2100]))
+            if match:
+                return match.group(1).decode("ascii").upper(), match.group(2).decode("latin-1")
+        tb = tb.tb_next
+    return "GET", "/"
+
+
+def gunicorn_error_answer(flask_app: Flask, req, exc: BaseException) -> bytes:
+    """The raw HTTP answer to a request gunicorn refused itself (bad framing, a request line
+    or headers too large), in the envelope of the protocol its path belongs to.
+
+    Called from the worker (``gunicorn.conf.py``) instead of gunicorn's HTML error page; the
+    connection is closed after it.
+    """
+    status = _GUNICORN_STATUS.get(type(exc).__name__, 400)
+    if req is not None and getattr(req, "path", None):
+        method, path = req.method or "GET", req.path
+    else:
+        method, path = _refused_request(exc)
+    with flask_app.test_request_context(path, method=method):
+        response = flask_app.process_response(error_response(status))
+    body = response.get_data()
+    code = response.status_code
+    lines = [f"HTTP/1.1 {code} {http.HTTPStatus(code).phrase}"]
+    for name, value in response.headers.items():
+        if name.lower() not in ("content-length", "connection", "set-cookie"):
+            lines.append(f"{name}: {value}")
+    lines += [f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def close_connection_after(response: Response) -> Response:
+    """Close the client's connection once ``response`` is sent.
+
+    gunicorn ignores an application's ``Connection: close``; after a body that was cut off
+    the rest of it must not be read as the next request, nor drained for the keep-alive time.
+    """
+    sock = request.environ.get("gunicorn.socket")
+    response.headers["Connection"] = "close"
+    if sock is not None:
+
+        def shut() -> None:
+            with contextlib.suppress(OSError):  # already gone
+                sock.shutdown(socket.SHUT_RDWR)
+
+        response.call_on_close(shut)
+    return response
 
 
 def log_and_roll_back() -> None:
@@ -154,6 +245,8 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         response = error_response(status)
+        if status == 408:
+            close_connection_after(response)
         if status == 405 and namespace_of(request.path) == "other" and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

@@ -13,24 +13,67 @@ through :meth:`PushHub.attach`: it receives local publishes to fan out and calls
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterable
 
+from gevent import get_hub
 from gevent.event import Event
 
 log = logging.getLogger(__name__)
 
 
 class Waiter:
-    """One held request's wake-up flag."""
+    """One held request's wake-up flag, optionally also raised by its client's socket."""
 
-    __slots__ = ("serial", "event", "_hub", "_closed")
+    __slots__ = ("serial", "event", "_hub", "_closed", "_sock", "_watch")
 
     def __init__(self, hub: PushHub, serial: str):
         self.serial = serial
         self.event = Event()
         self._hub = hub
         self._closed = False
+        self._sock = None
+        self._watch = None
+
+    def watch(self, sock) -> None:
+        """Also wake when the client's socket turns readable: EOF, a reset, or a pipelined
+        request. A libev watcher, not a greenlet, so a hold costs no more to watch."""
+        if sock is None or self._closed:
+            return
+        try:
+            fd = sock.fileno()
+        except OSError:
+            return
+        # gevent's socket waits on EAGAIN; the peek in client_gone() must not.
+        self._sock = getattr(sock, "_sock", sock)
+        self._watch = get_hub().loop.io(fd, 1)
+        self._watch.start(self.event.set)
+
+    def client_gone(self) -> bool:
+        """After a wake-up: True if the client closed or reset its connection.
+
+        A pipelined request is not a goodbye: it waits for this answer, and the socket is no
+        longer watched (it would stay readable and wake this hold in a loop).
+        """
+        if self._watch is None:
+            return False
+        try:
+            data = self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False  # nothing to read: woken by a push
+        except OSError:
+            return True  # reset
+        if not data:
+            return True
+        self._stop_watch()
+        return False
+
+    def _stop_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch.close()
+            self._watch = None
 
     def wait(self, timeout: float) -> bool:
         """Block this greenlet until woken (True) or ``timeout`` seconds pass (False)."""
@@ -44,6 +87,8 @@ class Waiter:
         """Deregister; safe to call more than once."""
         if not self._closed:
             self._closed = True
+            self._stop_watch()
+            self._sock = None
             self._hub._remove(self)
 
 
@@ -54,6 +99,13 @@ class PushHub:
         self._waiters: dict[str, set[Waiter]] = {}
         self._lock = threading.Lock()
         self._transport = None
+        self.closing = False
+
+    def close_all(self) -> None:
+        """The process is shutting down: end every hold now (each answers as if it timed out,
+        so its device re-subscribes, elsewhere if need be) and hold nothing new."""
+        self.closing = True
+        self.wake_all()
 
     def attach(self, transport) -> None:
         """Route publishes through a cross-worker transport (e.g. Redis pub/sub); None detaches."""

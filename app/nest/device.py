@@ -142,6 +142,8 @@ def transport(version: str | None = None):
     app = current_app._get_current_object()
     if items:
         return _stream(_once(app, subscription, items), headers)
+    if hub.closing:
+        return _stream(iter([b""]), headers)  # shutting down: the timeout's empty answer, now
     if hub.count(serial) >= service.MAX_HELD_PER_DEVICE:
         return _stream(iter([_objects([])]), headers)
     waiter = hub.waiter(serial)
@@ -156,6 +158,8 @@ def transport(version: str | None = None):
         waiter.close()
         return _stream(_once(app, subscription, items), headers)
     hold = max(1, current_app.config["NEST_SUSPEND_TIME_MAX"] - 10)
+    # A client that leaves ends its hold at once: its slot, greenlet and count are freed.
+    waiter.watch(request.environ.get("gunicorn.socket"))
     response = _stream(_hold(app, subscription, waiter, started + hold), headers)
     response.call_on_close(waiter.close)
     return response
@@ -182,6 +186,8 @@ def _hold(app, subscription: service.Subscription, waiter, deadline: float):
             limit = deadline if batch_until is None else min(deadline, batch_until)
             remaining = limit - time.monotonic()
             if remaining <= 0 or not waiter.wait(remaining):
+                return
+            if hub.closing or waiter.client_gone():
                 return
             waiter.clear()
             with app.app_context():
