@@ -26,6 +26,16 @@ def insert_ignore(model, **values) -> int:
     return len(db.session.execute(stmt.returning(literal_column("1"))).all())
 
 
+def insert_ignore_many(model, rows: list[dict]) -> int:
+    """:func:`insert_ignore` for many rows in one statement; returns the rows inserted."""
+    if not rows:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(model).values(rows).on_conflict_do_nothing()
+    return len(db.session.execute(stmt.returning(literal_column("1"))).all())
+
+
 # How long a writer waits for another process's write lock before the error reaches the app.
 LOCK_WAIT_SECONDS = 10.0
 

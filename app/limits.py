@@ -138,15 +138,18 @@ class Guard:
     def _budgets() -> _Budgets:
         return current_app.extensions[Guard.EXTENSION]
 
-    def spend(self, setting: str, scope: str, key: str) -> None:
+    def spend(self, setting: str, scope: str, key: str, fail_open: bool = False) -> None:
         """Count one attempt against the limit named by the setting ``setting``.
 
         Raises :class:`Throttled` when the budget is spent (the attempt is not counted) and
-        :class:`LimitsUnavailable` when the storage cannot count it.
+        :class:`LimitsUnavailable` when the storage cannot count it, unless ``fail_open``
+        (a budget that guards cost, not a secret), which then lets the attempt through.
         """
         budgets = self._budgets()
         item = _parsed(current_app.config[setting])
         if time.monotonic() < budgets.down_until:
+            if fail_open:
+                return
             raise LimitsUnavailable
         try:
             if budgets.strategy.hit(item, KEY_PREFIX, scope, key):
@@ -154,7 +157,14 @@ class Guard:
             reset_at = budgets.strategy.get_window_stats(item, KEY_PREFIX, scope, key).reset_time
         except StorageError as exc:
             budgets.down_until = time.monotonic() + DOWN_SECONDS
-            log.error("limit storage unreachable (%s): refusing %s until it answers", exc, scope)
+            log.error(
+                "limit storage unreachable (%s): %s fails %s",
+                exc,
+                scope,
+                "open" if fail_open else "closed",
+            )
+            if fail_open:
+                return
             raise LimitsUnavailable from None
         log.info("limit %s hit (%s)", scope, current_app.config[setting])
         raise Throttled(seconds_until(reset_at))

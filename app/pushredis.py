@@ -23,6 +23,7 @@ import socket
 import time
 
 import gevent
+import gevent.event
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 SOCKET_TIMEOUT = 0.5
 DOWN_SECONDS = 2.0
 HEARTBEAT_SECONDS = 5.0
+# Held-count changes within this time go to Redis in one write.
+COUNT_COALESCE_SECONDS = 0.2
 WORKER_TTL_SECONDS = 15
 
 
@@ -77,6 +80,7 @@ class RedisTransport:
             return
         self._pid = os.getpid()
         self.worker = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(3)}"
+        self._dirty = gevent.event.Event()
         pubsub = self._subscribe()
         gevent.spawn(self._listen, pubsub)
         gevent.spawn(self._heartbeat)
@@ -118,9 +122,13 @@ class RedisTransport:
                 pubsub = None
 
     def _heartbeat(self) -> None:
+        # The only writer of this worker's counts: each write is the whole local truth, so
+        # no increment can land between a snapshot and its write and leave a stale count.
         while True:
+            self._dirty.clear()
             self._sync_counts()
-            gevent.sleep(HEARTBEAT_SECONDS)
+            if self._dirty.wait(HEARTBEAT_SECONDS):
+                gevent.sleep(COUNT_COALESCE_SECONDS)
 
     def _sync_counts(self) -> None:
         """Rewrite this worker's held counts in Redis from local truth."""
@@ -153,14 +161,9 @@ class RedisTransport:
             raise
 
     def held_changed(self, serial: str, delta: int) -> None:
-        """Keep this worker's published count of ``serial`` current."""
+        """A held count changed here: publish this worker's counts within a moment."""
         self.ensure_started()
-        if not self._up():
-            return
-        try:
-            self.client.hincrby(self.held_prefix + self.worker, serial, delta)
-        except (RedisError, OSError) as exc:
-            self._mark_down(exc)
+        self._dirty.set()
 
     def count(self, serial: str) -> int:
         """Held subscribes of ``serial`` on every live worker."""

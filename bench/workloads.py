@@ -147,7 +147,9 @@ LIMIT_ENV = {
     "RUUVI_VERIFY_LIMIT_TOTAL": UNCAPPED,
     # Codes issued by the register rows expire before the verify rows run (see WORKLOADS).
     "RUUVI_CODE_TTL_SECONDS": "1",
-    # Long enough that the success phase never runs past the window.
+    # Long enough that the success phase never runs past the window, and as many apps as it
+    # registers.
     "HUE_LINK_WINDOW_SECONDS": "3600",
+    "HUE_LINK_MAX_REGISTRATIONS": "10000",
     "MAIL_BACKEND": "console",
 }

@@ -41,6 +41,9 @@ def make_app(tmp_path):
             "TESTING": True,
             "DATABASE_URL": f"sqlite:///{tmp_path / f'test-{len(made)}.db'}",
             "SECRET_KEY": "test-secret",
+            # The suite makes thousands of devices from one address; the limit's own tests
+            # (tests/nest/test_bounds.py) set it back.
+            "NEST_NEW_DEVICES_LIMIT_PER_IP": "1000000/hour",
             **settings,
         }
         app = create_app(config)
@@ -119,3 +122,19 @@ def redis_url():
     from tests.services import fresh_redis_url
 
     return fresh_redis_url()
+
+
+@pytest.fixture
+def four_workers(postgres_url, redis_url, start_server):
+    """Factory: four gevent workers on a migrated PostgreSQL + Redis (the shared one unless
+    ``redis`` is given), as the README's scale-out deployment runs them."""
+    from tests.test_postgres import flask_db
+
+    assert flask_db(postgres_url, "upgrade").returncode == 0
+
+    def make(redis: str | None = None, **env):
+        return start_server(
+            workers=4, DATABASE_URL=postgres_url, REDIS_URL=redis or redis_url, **env
+        )
+
+    return make

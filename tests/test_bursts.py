@@ -52,21 +52,6 @@ def tally(answers: list[Answer], evaluated: bytes, refused: set[bytes]) -> int:
     return bodies[evaluated]
 
 
-@pytest.fixture
-def cluster(postgres_url, redis_url, start_server):
-    """Factory: four gevent workers on PostgreSQL + Redis (the shared one unless given)."""
-    from tests.test_postgres import flask_db
-
-    assert flask_db(postgres_url, "upgrade").returncode == 0
-
-    def make(redis: str | None = None, **env):
-        return start_server(
-            workers=4, DATABASE_URL=postgres_url, REDIS_URL=redis or redis_url, **env
-        )
-
-    return make
-
-
 # --- one worker, SQLite, in-memory limits (the default `make run`) ---------------------------
 
 
@@ -151,8 +136,8 @@ def test_hue_registrations_per_press_are_capped_under_a_burst(start_server):
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_limits_hold_across_four_workers(cluster):
-    server = cluster()
+def test_limits_hold_across_four_workers(four_workers):
+    server = four_workers()
     assert two_bursts_of_a_thousand_claims(server.url) == 20
 
     verifies = burst(server.url, wrong_verifies(server.url, 300))
@@ -166,10 +151,10 @@ def test_limits_hold_across_four_workers(cluster):
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_guessing_fails_closed_while_redis_is_paused_or_gone(cluster):
+def test_guessing_fails_closed_while_redis_is_paused_or_gone(four_workers):
     redis = RedisServer().start()
     try:
-        server = cluster(redis=redis.url)
+        server = four_workers(redis=redis.url)
         before = burst(server.url, wrong_claims(server.url, 300))
         assert tally(before, INVALID_KEY, {CLAIM_LIMITED}) == 20
 

@@ -3,6 +3,7 @@
 import sys
 
 import click
+from flask.cli import with_appcontext
 
 from app.nest import simulator
 
@@ -22,3 +23,17 @@ def simulate(server: str, serial: str, timeout: float):
     """Act as a thermostat: show an entry key, hold subscribes, exit 0 once paired."""
     status = simulator.run(server, serial, timeout, say=lambda line: click.echo(line))
     sys.exit(status)
+
+
+@nest.command("sweep")
+@with_appcontext
+def sweep():
+    """Delete unpaired devices unseen for NEST_UNPAIRED_DEVICE_MAX_AGE_SECONDS and old keys."""
+    from flask import current_app
+
+    from app.extensions import db
+    from app.nest import service
+
+    devices, keys = service.sweep(current_app.config["NEST_UNPAIRED_DEVICE_MAX_AGE_SECONDS"])
+    db.session.commit()
+    click.echo(f"Swept {devices} unpaired devices and {keys} entry keys")

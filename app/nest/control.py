@@ -84,12 +84,33 @@ def register():
     return nest_control_response(success, message, status, serial=serial)
 
 
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+
+
+def _page_argument(name: str, default: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 9 or int(raw) > high:
+        return None
+    return int(raw)
+
+
 @require_control_token
 def devices():
-    """``GET /api/devices``: every known device with owner and held subscribes."""
+    """``GET /api/devices``: a page of the known devices with owner and held subscribes.
+
+    ``limit`` (1–1000, default 100) and ``offset`` (default 0) page through them, newest
+    ``createdAt`` first, then serial; ``total`` counts every match.
+    """
     user_id = request.args.get("userId")
-    listing = service.list_devices(user_id, hub.count)
-    return json_response({"devices": listing, "total": len(listing)})
+    limit = _page_argument("limit", DEFAULT_PAGE, MAX_PAGE)
+    offset = _page_argument("offset", 0, 10**9)
+    if not limit or offset is None:
+        return nest_control_response(False, "Invalid paging parameters", 400)
+    page, total = service.list_devices(user_id, hub.count, limit, offset)
+    return json_response({"devices": page, "total": total})
 
 
 @require_control_token

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 from flask import Response, current_app, request
 
+from app import mail
 from app.bodies import json_body, raw_body
 from app.clock import now_ms
 from app.envelopes import json_bytes, json_response, nest_error_response, nest_objects
 from app.errors import ApiError
-from app.extensions import db
+from app.extensions import db, guard
+from app.limits import client_ip
 from app.nest import bp, service
 from app.pushhub import hub
 from app.routing import add_routes
 
+_SWEEPER = "homepair.nest.sweeper"
 TRANSPORT = ("/nest/transport", "/transport")
 SUBSCRIBE = (
     "/nest/transport/<version>/subscribe",
@@ -31,19 +35,36 @@ PUT = (
 )
 
 
+def _new_device_budget() -> None:
+    # Any made-up serial is a new device: identities per client IP are limited, so one
+    # client cannot grow the tables without bound (the sweep removes unpaired ones).
+    guard.spend("NEST_NEW_DEVICES_LIMIT_PER_IP", "nest-new-device-ip", client_ip(), fail_open=True)
+
+
 def _serial() -> str:
     serial = service.identify_serial(request.headers, request.args)
     if serial is None:
         raise ApiError(nest_error_response("Device serial required", 400))
-    service.touch_device(serial)
+    service.touch_device(serial, before_create=_new_device_budget)
     return serial
 
 
 def _json_object() -> dict:
+    # Counting the keys in the raw bytes costs ~1 ms for 1 MiB; parsing 20,000 objects that
+    # will be refused anyway costs a worker tens of ms. (A key spelled with escapes still
+    # meets the exact count after parsing.)
+    try:
+        service.check_object_count(raw_body().count(b'"object_key"'))
+    except service.TooManyObjects as exc:
+        raise _too_many(exc) from None
     body = json_body()
     if not isinstance(body, dict):
         raise ApiError(nest_error_response("Invalid JSON", 400))
     return body
+
+
+def _too_many(exc: service.TooManyObjects) -> ApiError:
+    return ApiError(nest_error_response(str(exc), 400))
 
 
 def standard_headers() -> dict:
@@ -128,7 +149,11 @@ def transport(version: str | None = None):
     started = time.monotonic()
     serial = _serial()
     body = _json_object()
-    subscription = service.Subscription(serial, service.parse_listed(body))
+    try:
+        listed = service.parse_listed(body)
+    except service.TooManyObjects as exc:
+        raise _too_many(exc) from None
+    subscription = service.Subscription(serial, listed)
     items = subscription.immediate()
     chunked = body.get("chunked") is True
     headers = standard_headers()
@@ -207,7 +232,10 @@ def _hold(app, subscription: service.Subscription, waiter, deadline: float):
 def put():
     """Device writes; conflicts are reported per object, values never echoed."""
     serial = _serial()
-    items = service.put(serial, _json_object())
+    try:
+        items = service.put(serial, _json_object())
+    except service.TooManyObjects as exc:
+        raise _too_many(exc) from None
     db.session.commit()
     return Response(_objects(items), headers=standard_headers(), mimetype="application/json")
 
@@ -220,6 +248,21 @@ def put_versioned(version: str):
 def subscribe_versioned(version: str):
     """``/nest/transport/<version>/subscribe``."""
     return transport(version)
+
+
+@bp.record_once
+def _bind_sweeper(state) -> None:
+    app = state.app
+    app.extensions[_SWEEPER] = mail.BackgroundLoop(
+        "nest-sweep", functools.partial(service.sweep_step, app), 3600.0
+    )
+
+
+@bp.before_app_request
+def _start_sweeper() -> None:
+    # Unpaired, unseen devices and long-expired keys go (per worker, NEST_UNPAIRED_…_AGE).
+    if not current_app.testing:
+        current_app.extensions[_SWEEPER].ensure_started()
 
 
 add_routes(bp, ("/nest/entry", "/entry"), entry, ("GET", "POST"))

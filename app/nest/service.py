@@ -11,14 +11,15 @@ import binascii
 import json
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from app.clock import now_ms
-from app.dbutil import insert_ignore
+from app.dbutil import insert_ignore, insert_ignore_many
 from app.extensions import db
 from app.nest.models import NestBucket, NestDevice, NestEntryKey, NestLastSent, NestOwnership
 
@@ -26,6 +27,10 @@ ENTRY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 ENTRY_LENGTH = 7
 ENTRY_TRIES = 20
 MAX_HELD_PER_DEVICE = 100
+# Storage per device is bounded: the firmware knows 28 bucket types (a few with several
+# instances) and its largest value, the device bucket, has ~200 fields.
+MAX_BUCKETS_PER_DEVICE = 512
+MAX_VALUE_BYTES = 64 * 1024
 BATCH_WINDOW_SECONDS = 3.0
 MAX_KEY_LENGTH = 255
 # Serials are stored in 64-character columns; real ones have 16 or 17 characters.
@@ -127,13 +132,19 @@ def identify_serial(headers, args, path_serial: str | None = None) -> str | None
     return None
 
 
-def touch_device(serial: str) -> None:
-    """Record that ``serial`` was seen now (first sight sets ``createdAt``)."""
+def touch_device(serial: str, before_create: Callable[[], None] | None = None) -> None:
+    """Record that ``serial`` was seen now (first sight sets ``createdAt``).
+
+    ``before_create`` runs before a new device row is written (the new-device budget; it
+    raises to refuse).
+    """
     now = now_ms()
     last_seen = db.session.execute(
         select(NestDevice.last_seen).where(NestDevice.serial == serial)
     ).scalar_one_or_none()
     if last_seen is None:
+        if before_create is not None:
+            before_create()
         if insert_ignore(NestDevice, serial=serial, created_at=now, last_seen=now):
             return
     elif last_seen >= now - now % 1000:
@@ -295,6 +306,108 @@ def _value(bucket: NestBucket | None) -> dict:
     return json.loads(bucket.value) if bucket is not None else {}
 
 
+class TooManyObjects(ValueError):
+    """A subscribe or put lists more objects than ``NEST_MAX_OBJECTS_PER_REQUEST``."""
+
+
+class Buckets:
+    """The buckets of one device that one request touches: read in one statement (locked
+    for the transaction), written in bulk (new rows in one INSERT, changed rows in the
+    session's batched UPDATE at commit). Bounded: new buckets stop at
+    ``MAX_BUCKETS_PER_DEVICE`` per device and a value over ``MAX_VALUE_BYTES`` is refused.
+    """
+
+    def __init__(self, serial: str, keys: Iterable[str]):
+        self.serial = serial
+        keys = sorted(set(keys))
+        self.rows: dict[str, NestBucket] = {}
+        if keys:
+            self.rows = {
+                bucket.object_key: bucket
+                for bucket in db.session.execute(
+                    select(NestBucket)
+                    .where(NestBucket.serial == serial, NestBucket.object_key.in_(keys))
+                    .with_for_update()
+                ).scalars()
+            }
+        self.new: dict[str, NestBucket] = {}
+        self._room: int | None = None
+
+    def get(self, key: str) -> NestBucket | None:
+        """The bucket as this request sees it (stored, or created by it), or None."""
+        return self.rows.get(key) or self.new.get(key)
+
+    def create(self, key: str, revision: int, timestamp: int, text: str) -> NestBucket | None:
+        """A new bucket, or None when the device has no room for another one."""
+        if self._room is None:
+            stored = db.session.execute(
+                select(func.count()).select_from(NestBucket).where(NestBucket.serial == self.serial)
+            ).scalar_one()
+            self._room = MAX_BUCKETS_PER_DEVICE - stored
+        if self._room <= 0:
+            return None
+        self._room -= 1
+        bucket = NestBucket(
+            serial=self.serial,
+            object_key=key,
+            object_revision=revision,
+            object_timestamp=timestamp,
+            value=text,
+        )
+        self.new[key] = bucket
+        return bucket
+
+    def server_write(self, key: str, value: dict, now: int) -> NestBucket | None:
+        """:func:`server_write` within this set; None if refused (no room, value too big)."""
+        text = dumps(value)
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
+            return None
+        bucket = self.get(key)
+        if bucket is None:
+            return self.create(key, 1, now, text)
+        if json.loads(bucket.value) != value:
+            _bump(bucket, value, now)
+        return bucket
+
+    def device_write(self, key: str, revision: int, timestamp: int, value: dict) -> None:
+        """Take a newer value from the device with its own revision and timestamp."""
+        bucket = self.get(key)
+        text = dumps({**_value(bucket), **value})
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
+            return
+        if bucket is None:
+            self.create(key, revision, timestamp, text)
+            return
+        bucket.object_revision = revision
+        bucket.object_timestamp = timestamp
+        bucket.value = text
+
+    def flush(self) -> None:
+        """Insert the new buckets in one statement (a concurrent writer's row wins)."""
+        if self.new:
+            insert_ignore_many(
+                NestBucket,
+                [
+                    {
+                        "serial": b.serial,
+                        "object_key": b.object_key,
+                        "object_revision": b.object_revision,
+                        "object_timestamp": b.object_timestamp,
+                        "value": b.value,
+                    }
+                    for b in self.new.values()
+                ],
+            )
+            self.new = {}
+
+
+def check_object_count(count: int) -> None:
+    """Refuse a request listing more objects than ``NEST_MAX_OBJECTS_PER_REQUEST``."""
+    cap = current_app.config["NEST_MAX_OBJECTS_PER_REQUEST"]
+    if count > cap:
+        raise TooManyObjects(f"Too many objects: at most {cap} per request")
+
+
 # --- owners --------------------------------------------------------------------------------
 
 
@@ -407,9 +520,14 @@ def _entries(body: dict) -> list:
 
 
 def parse_listed(body: dict) -> list[Listed]:
-    """The buckets a subscribe body lists, in request order (§4.1)."""
+    """The buckets a subscribe body lists, in request order (§4.1).
+
+    Raises :class:`TooManyObjects` beyond ``NEST_MAX_OBJECTS_PER_REQUEST``.
+    """
     listed = []
-    for entry in _entries(body):
+    entries = _entries(body)
+    check_object_count(len(entries))
+    for entry in entries:
         if not isinstance(entry, dict):
             continue
         key = entry.get("object_key")
@@ -444,28 +562,34 @@ class Subscription:
         self.known.update({item.key: item.timestamp for item in self.listed})
 
     def immediate(self) -> list[dict]:
-        """Apply §4.2 to the listed buckets, then the owner rule; the objects to send now."""
-        out = [
-            wire(bucket)
-            for bucket in (self._apply(item) for item in self.listed)
-            if bucket is not None
-        ]
+        """Apply §4.2 to the listed buckets, then the owner rule; the objects to send now.
+
+        Every listed bucket and both owner buckets are read in one statement; new ones are
+        inserted in one more.
+        """
         user_id = self.owner = owner_of(self.serial)
-        if user_id is not None:
-            listed_keys = {item.key for item in self.listed}
-            for key in owner_keys(user_id):
-                if key in listed_keys:
-                    continue
-                bucket, _ = _bucket_for_write(self.serial, key, _initial_owner_value(key, user_id))
-                if bucket.object_timestamp > self.known.get(key, 0):
-                    out.append(wire(bucket))
+        owner = owner_keys(user_id) if user_id is not None else ()
+        buckets = Buckets(self.serial, [item.key for item in self.listed] + list(owner))
+        now = now_ms()
+        send = [self._apply(buckets, item, now) for item in self.listed]
+        listed_keys = {item.key for item in self.listed}
+        for key in owner:
+            if key in listed_keys:
+                continue
+            bucket = buckets.get(key) or buckets.create(
+                key, 1, now, dumps(_initial_owner_value(key, user_id))
+            )
+            if bucket is not None and bucket.object_timestamp > self.known.get(key, 0):
+                send.append(bucket)
+        buckets.flush()
+        out = [wire(bucket) for bucket in send if bucket is not None]
         self.sent(out)
         return out
 
-    def _apply(self, item: Listed) -> NestBucket | None:
-        stored = _get_bucket(self.serial, item.key)
+    def _apply(self, buckets: Buckets, item: Listed, now: int) -> NestBucket | None:
+        stored = buckets.get(item.key)
         if item.value is not None and item.revision == 0 and item.timestamp == 0:
-            return server_write(self.serial, item.key, {**_value(stored), **item.value})
+            return buckets.server_write(item.key, {**_value(stored), **item.value}, now)
         if (
             stored is not None
             and stored.object_timestamp > 0
@@ -473,20 +597,7 @@ class Subscription:
         ):
             return stored
         if item.value is not None and item.timestamp > (stored.object_timestamp if stored else 0):
-            merged = dumps({**_value(stored), **item.value})
-            if stored is None:
-                insert_ignore(
-                    NestBucket,
-                    serial=self.serial,
-                    object_key=item.key,
-                    object_revision=item.revision,
-                    object_timestamp=item.timestamp,
-                    value=merged,
-                )
-            else:
-                stored.object_revision = item.revision
-                stored.object_timestamp = item.timestamp
-                stored.value = merged
+            buckets.device_write(item.key, item.revision, item.timestamp, item.value)
         return None
 
     def updates(self) -> list[dict]:
@@ -555,14 +666,23 @@ def _put_entries(body: dict) -> list[tuple[Any, Any, Any]]:
 
 
 def put(serial: str, body: dict) -> list[dict]:
-    """Apply a put (§5); the response items (never the value). The caller commits."""
+    """Apply a put (§5); the response items (never the value). The caller commits.
+
+    Raises :class:`TooManyObjects` beyond ``NEST_MAX_OBJECTS_PER_REQUEST``. Every listed
+    bucket is read in one statement and new ones inserted in one more.
+    """
+    entries = _put_entries(body)
+    check_object_count(len(entries))
+    entries = [
+        (key, value, if_revision)
+        for key, value, if_revision in entries
+        if valid_key(key) and isinstance(value, dict) and value
+    ]
+    buckets = Buckets(serial, [key for key, _, _ in entries])
+    now = now_ms()
     items = []
-    for key, value, if_revision in _put_entries(body):
-        if not valid_key(key):
-            continue
-        if not isinstance(value, dict) or not value:
-            continue
-        stored = _get_bucket(serial, key)
+    for key, value, if_revision in entries:
+        stored = buckets.get(key)
         if if_revision is not None and if_revision != (stored.object_revision if stored else 0):
             items.append(
                 {
@@ -572,8 +692,10 @@ def put(serial: str, body: dict) -> list[dict]:
                 }
             )
             continue
-        bucket = server_write(serial, key, {**_value(stored), **value})
-        items.append(wire(bucket, with_value=False))
+        bucket = buckets.server_write(key, {**_value(stored), **value}, now)
+        if bucket is not None:
+            items.append(wire(bucket, with_value=False))
+    buckets.flush()
     record_sent(serial, items)
     return items
 
@@ -706,17 +828,22 @@ def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
 # --- listings ------------------------------------------------------------------------------
 
 
-def list_devices(user_id: str | None, held_count) -> list[dict]:
-    """Every known device (or ``user_id``'s), newest first, for ``GET /api/devices``."""
+def list_devices(
+    user_id: str | None, held_count, limit: int, offset: int = 0
+) -> tuple[list[dict], int]:
+    """A page of the known devices (or ``user_id``'s), newest first, then serial, for
+    ``GET /api/devices``; returns ``(page, total)``."""
     if user_id is not None and not possible_user_id(user_id):
-        return []  # no claim can have made it an owner (and NUL would upset PostgreSQL)
+        return [], 0  # no claim can have made it an owner (and NUL would upset PostgreSQL)
     query = select(NestDevice, NestOwnership.user_id).outerjoin(
         NestOwnership, NestOwnership.serial == NestDevice.serial
     )
     if user_id is not None:
         query = query.where(NestOwnership.user_id == user_id)
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     query = query.order_by(NestDevice.created_at.desc(), NestDevice.serial)
-    return [
+    query = query.limit(limit).offset(offset)
+    page = [
         {
             "serial": device.serial,
             "userId": owner,
@@ -727,6 +854,59 @@ def list_devices(user_id: str | None, held_count) -> list[dict]:
         }
         for device, owner in db.session.execute(query)
     ]
+    return page, total
+
+
+# --- housekeeping --------------------------------------------------------------------------
+
+
+def sweep(max_age_s: int, now: int | None = None) -> tuple[int, int]:
+    """Delete what no one will ask for again; ``(devices, keys)`` deleted. The caller commits.
+
+    Devices that never paired and were not seen for ``max_age_s`` go with their buckets,
+    keys and last-sent records; unclaimed keys expired more than ``max_age_s`` ago go too.
+    Owned devices stay whatever their age.
+    """
+    now = now_ms() if now is None else now
+    cutoff = now - max_age_s * 1000
+    stale = (
+        select(NestDevice.serial)
+        .where(NestDevice.last_seen < cutoff)
+        .where(
+            ~select(NestOwnership.serial).where(NestOwnership.serial == NestDevice.serial).exists()
+        )
+    )
+    serials = list(db.session.execute(stale).scalars())
+    keys = 0
+    for start in range(0, len(serials), 500):
+        chunk = serials[start : start + 500]
+        for model in (NestBucket, NestLastSent, NestEntryKey):
+            deleted = db.session.execute(delete(model).where(model.serial.in_(chunk))).rowcount
+            keys += deleted if model is NestEntryKey else 0
+        db.session.execute(delete(NestDevice).where(NestDevice.serial.in_(chunk)))
+    keys += db.session.execute(
+        delete(NestEntryKey).where(
+            NestEntryKey.claimed_by.is_(None), NestEntryKey.expires_at < cutoff
+        )
+    ).rowcount
+    return len(serials), keys
+
+
+def sweep_interval(max_age_s: int) -> float:
+    """How often each worker sweeps: a quarter of the age, between 1 s and an hour."""
+    return float(min(3600, max(1, max_age_s // 4)))
+
+
+def sweep_step(app) -> float:
+    """One pass of the per-worker sweep loop; returns the seconds until the next."""
+    max_age = app.config["NEST_UNPAIRED_DEVICE_MAX_AGE_SECONDS"]
+    with app.app_context():
+        try:
+            sweep(max_age)
+            db.session.commit()
+        finally:
+            db.session.remove()
+    return sweep_interval(max_age)
 
 
 def registered_devices(user_id: str) -> list[dict]:

@@ -1,0 +1,120 @@
+"""The gunicorn worker (gunicorn.conf.py's HomepairWorker): gunicorn's own refusals in the
+protocol's envelope, and a shutdown that answers every held subscribe."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tests.live import ROOT, clean_env, free_port
+from tests.nest.factories import new_serial
+from tests.rawhttp import subscribe
+
+pytestmark = pytest.mark.live
+
+PATHS = [
+    ("POST", "/api/register"),
+    ("POST", "/nest/transport"),
+    ("GET", "/verify"),
+    ("POST", "/api"),
+]
+
+
+def raw(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` on a fresh connection; the status, headers and body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def assert_envelope(path: str, status: int, expected_status: int, headers: dict, body: bytes):
+    assert headers["content-type"] == "application/json", (path, body)
+    assert headers["connection"] == "close"
+    value = json.loads(body)
+    if path == "/api":  # Hue: always 200, the outcome in a result array
+        assert status == 200
+        assert list(value[0]["error"]) == ["type", "address", "description"]
+        return
+    assert status == expected_status, (path, body)
+    if path == "/api/register":
+        assert value["success"] is False and list(value) == ["success", "message"]
+    elif path == "/verify":
+        assert list(value) == ["result", "error", "code", "sub_code"]
+        assert headers["access-control-allow-origin"] == "*"
+    else:
+        assert list(value) == ["error"]
+
+
+@pytest.mark.parametrize(("method", "path"), PATHS)
+def test_gunicorn_refusals_come_in_the_protocol_envelope(start_server, method, path):
+    port = start_server().port
+    long_url = f"{method} {path}?pad={'A' * 9000} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    status, headers, body = raw(port, long_url)
+    assert_envelope(path, status, 414, headers, body)
+    assert "A" * 100 not in body.decode()
+
+    big_header = f"{method} {path} HTTP/1.1\r\nHost: x\r\nX-Pad: {'B' * 9000}\r\n\r\n".encode()
+    status, headers, body = raw(port, big_header)
+    assert_envelope(path, status, 431, headers, body)
+
+    bad_length = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n".encode()
+    status, headers, body = raw(port, bad_length)
+    assert_envelope(path, status, 400, headers, body)
+
+    bad_chunks = (
+        f"{method} {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n"
+    ).encode()
+    status, headers, body = raw(port, bad_chunks)
+    assert_envelope(path, status, 400, headers, body)
+
+
+def test_sigterm_to_make_run_answers_a_thousand_holds_and_exits(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    port = free_port()
+    process = subprocess.Popen(
+        ["make", "run", f"VENV={ROOT / '.venv'}"],
+        cwd=clone,
+        env=clean_env(PORT=port, GUNICORN_BIND=f"127.0.0.1:{port}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        streams = [subscribe(base, new_serial()) for _ in range(1000)]
+        for stream in streams:
+            assert stream.read_head(timeout=10)[0] == 200
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(10)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+    assert took < 10
+    # Every hold got its whole answer: the terminating chunk, no reset.
+    for stream in streams:
+        assert stream.read_chunk(timeout=5) is None
+        stream.close()
