@@ -7,6 +7,7 @@ before the workers patch the standard library for gevent.
 
 import os
 import re
+import socket
 
 import gevent
 from gunicorn import util
@@ -117,6 +118,13 @@ class HomepairWorker(GeventWorker):
         self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
         try:
             util.write_nonblock(client, answer)
+            # Lingering close: closing with the rest of a refused request unread would reset
+            # the connection and could destroy the answer before the client reads it.
+            client.shutdown(socket.SHUT_WR)
+            client.settimeout(1.0)
+            for _ in range(16):  # at most 1 MiB, at most a few seconds
+                if not client.recv(65536):
+                    break
         except Exception:
             self.log.debug("Failed to send error message.")
 

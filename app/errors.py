@@ -15,6 +15,7 @@ import socket
 
 from flask import Flask, Response, request
 from flask_limiter import RateLimitExceeded
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from app import envelopes
@@ -231,6 +232,12 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded):
         return error_response(429, {"Retry-After": str(flask_limiter_retry_after())})
+
+    @app.errorhandler(ParseException)
+    def _bad_framing(exc: ParseException):
+        # A body gunicorn could not de-chunk: the client's fault, and what follows it on
+        # the connection cannot be trusted as the next request.
+        return close_connection_after(error_response(400))
 
     @app.errorhandler(Throttled)
     def _throttled(exc: Throttled):

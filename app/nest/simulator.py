@@ -11,8 +11,23 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import requests
+import urllib3
+
+# What a dropped, reset or refused connection raises, inside requests or while streaming.
+DROPPED = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError)
+# The firmware retries with a growing wait; so does the simulator, up to this.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def human_time(epoch_ms: int) -> str:
+    """``2026-12-01 23:10:00 UTC (in 59 min)`` for an epoch-milliseconds time."""
+    when = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    minutes = round((epoch_ms / 1000 - time.time()) / 60)
+    relative = f"in {minutes} min" if minutes >= 0 else f"{-minutes} min ago"
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC ({relative})"
 
 
 class Thermostat:
@@ -83,19 +98,43 @@ class Thermostat:
 
 
 def run(server: str, serial: str, timeout: float, say: Callable[[str], None] = print) -> int:
-    """Pair end to end; exit status 0 once a ``user.*`` bucket arrives, 1 on timeout."""
+    """Pair end to end; exit status 0 once a ``user.*`` bucket arrives, 1 on timeout.
+
+    Survives what a thermostat survives: a server that is down or restarting, a dropped or
+    reset hold. It retries with a growing wait (1 s, 2 s, 4 s … 30 s), as the firmware does.
+    """
     device = Thermostat(server, serial, say)
-    device.discover()
-    key = device.entry_key()
-    say(f"entry key: {key['value']} (expires {key['expires']})")
     deadline = time.monotonic() + timeout
+    backoff = 1.0
+
+    def wait_and_retry(what: str, exc: Exception) -> bool:
+        nonlocal backoff
+        if time.monotonic() + backoff > deadline:
+            return False
+        say(f"{what} failed ({exc.__class__.__name__}); retrying in {backoff:.0f} s")
+        time.sleep(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        return True
+
+    while True:
+        try:
+            device.discover()
+            key = device.entry_key()
+            break
+        except DROPPED as exc:
+            if not wait_and_retry("reaching the server", exc):
+                say("timed out waiting for the server")
+                return 1
+    say(f"entry key: {key['value']} (valid until {human_time(key['expires'])})")
+    backoff = 1.0
     while time.monotonic() < deadline:
         try:
             # A hold lasts up to 340 s; never wait past our own deadline.
             device.subscribe(read_timeout=max(1.0, min(350.0, deadline - time.monotonic())))
-        except requests.RequestException as exc:  # a dropped hold: re-poll, as firmware does
-            say(f"subscribe ended: {exc.__class__.__name__}; re-subscribing")
-            time.sleep(1)
+            backoff = 1.0
+        except DROPPED as exc:  # a dropped or reset hold, a restarting server
+            if not wait_and_retry("subscribe", exc):
+                break
         user = device.paired_user()
         if user is not None:
             say(f"paired to {user}")
