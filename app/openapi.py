@@ -120,6 +120,11 @@ def _control_errors(*statuses: int) -> dict:
             {"unauthorized": _control("Unauthorized")},
             WWW_BEARER,
         ),
+        408: _body(
+            envelopes.NestControlSchema,
+            "The body took longer than `REQUEST_BODY_TIMEOUT_SECONDS`; the connection closes.",
+            {"tooSlow": _control("Request body too slow")},
+        ),
         413: _body(
             envelopes.NestControlSchema,
             "Body over 1 MiB.",
@@ -188,7 +193,7 @@ def _nest_control(spec: APISpec) -> None:
                         },
                     ),
                     "400": register_400,
-                    **_control_errors(401, 413, 429, 500, 503),
+                    **_control_errors(401, 408, 413, 429, 500, 503),
                 },
             }
         },
@@ -202,9 +207,29 @@ def _nest_control(spec: APISpec) -> None:
                 "operationId": "nestDevices",
                 "summary": "Every known device with its owner and held subscribes",
                 "security": _CONTROL_SECURITY,
-                "parameters": [user_param],
+                "parameters": [
+                    user_param,
+                    _query(
+                        "limit",
+                        "Devices per page.",
+                        type="integer",
+                        minimum=1,
+                        maximum=1000,
+                        default=100,
+                    ),
+                    _query("offset", "Devices to skip.", type="integer", minimum=0, default=0),
+                ],
                 "responses": {
-                    "200": _body(nest.NestDevicesSchema, "Newest `createdAt` first, then serial."),
+                    "200": _body(
+                        nest.NestDevicesSchema,
+                        "One page, newest `createdAt` first, then serial; `total` counts every "
+                        "match.",
+                    ),
+                    "400": _body(
+                        envelopes.NestControlSchema,
+                        "`limit` or `offset` is not a whole number in range.",
+                        {"badPage": _control("Invalid paging parameters")},
+                    ),
                     **_control_errors(401, 429, 500, 503),
                 },
             }
@@ -310,16 +335,29 @@ def _device_error(description: str, *messages: str) -> dict:
 
 def _device_errors(*statuses: int) -> dict:
     table = {
+        408: _device_error(
+            "The body took longer than `REQUEST_BODY_TIMEOUT_SECONDS`; the connection closes.",
+            "Request body too slow",
+        ),
         413: _device_error("Body over 1 MiB.", "Request body too large"),
+        429: _body(
+            envelopes.NestErrorSchema,
+            "A serial seen for the first time, and this client IP has made its "
+            "`NEST_NEW_DEVICES_LIMIT_PER_IP` new devices.",
+            {"limited": {"error": "Too many requests"}},
+            RETRY_AFTER,
+        ),
         500: _device_error("Internal failure (e.g. the database is down).", "Internal error"),
     }
     return {str(status): table[status] for status in statuses}
 
 
 _NO_SERIAL = _device_error(
-    "No serial in any identity source (or the body is not a JSON object).",
+    "No serial in any identity source, the body is not a JSON object, or it lists more "
+    "than `NEST_MAX_OBJECTS_PER_REQUEST` (256) objects.",
     "Device serial required",
     "Invalid JSON",
+    "Too many objects: at most 256 per request",
 )
 _PAIRING_PUSH = {
     "objects": [
@@ -360,7 +398,7 @@ def _nest_device(spec: APISpec) -> None:
         "summary": "Service discovery (also `/entry`); posted form fields are ignored",
         "responses": {
             "200": _body(nest.NestEntrySchema, "Always.", {"entry": entry_example}),
-            **_device_errors(413, 500),
+            **_device_errors(408, 413, 500),
         },
     }
     spec.path(
@@ -388,7 +426,7 @@ def _nest_device(spec: APISpec) -> None:
                     "503": _device_error(
                         "No free code in 20 tries.", "Entry key service unavailable"
                     ),
-                    **_device_errors(500),
+                    **_device_errors(429, 500),
                 },
             }
         },
@@ -431,7 +469,7 @@ def _nest_device(spec: APISpec) -> None:
                         },
                     ),
                     "400": _device_error("No serial.", "Device serial required"),
-                    **_device_errors(500),
+                    **_device_errors(429, 500),
                 },
             }
         },
@@ -460,7 +498,7 @@ def _nest_device(spec: APISpec) -> None:
                 },
                 "responses": {
                     "200": _body(nest.NestUploadSchema, "Always (up to 1 MiB)."),
-                    **_device_errors(413),
+                    **_device_errors(408, 413),
                 },
             }
         },
@@ -486,7 +524,7 @@ def _nest_device(spec: APISpec) -> None:
                 _STANDARD_HEADERS,
             ),
             "400": _NO_SERIAL,
-            **_device_errors(413, 500),
+            **_device_errors(408, 413, 429, 500),
         },
     }
     version = _path("version", "Firmware protocol version, e.g. `v5`.", type="string")
@@ -531,7 +569,7 @@ def _nest_device(spec: APISpec) -> None:
                 _STANDARD_HEADERS,
             ),
             "400": _NO_SERIAL,
-            **_device_errors(413, 500),
+            **_device_errors(408, 413, 429, 500),
         },
     }
     spec.path(path="/nest/transport/put", operations={"post": {**put, "operationId": "nestPut"}})
@@ -759,6 +797,11 @@ def _ruuvi_errors(*statuses: int) -> dict:
             {"unauthorized": _ruuvi_error("Unauthorized request.", "ER_UNAUTHORIZED")},
             WWW_BEARER,
         ),
+        408: _body(
+            ruuvi.RuuviErrorDocSchema,
+            "The body took longer than `REQUEST_BODY_TIMEOUT_SECONDS`; the connection closes.",
+            {"tooSlow": _ruuvi_error("Request body too slow", "ER_INVALID")},
+        ),
         413: _body(
             ruuvi.RuuviErrorDocSchema,
             "Body over 1 MiB.",
@@ -816,7 +859,7 @@ def _ruuvi(spec: APISpec) -> None:
                             ),
                         },
                     ),
-                    **_ruuvi_errors(413, 429, 500),
+                    **_ruuvi_errors(408, 413, 429, 500),
                 },
             }
         },
