@@ -12,6 +12,7 @@ reached too: a whitelisted Hue key, a live Ruuvi token, a Nest serial showing a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -166,10 +167,9 @@ def test_schemathesis_finds_no_5xx_and_every_answer_in_its_envelope(server, mode
                     use_secrets=st.booleans(),
                 )(exercise)
             )
-            try:
+            # Negative mode: an operation with nothing that can be made invalid is skipped.
+            with contextlib.suppress(Unsatisfiable):
                 run()
-            except Unsatisfiable:
-                pass  # negative mode: nothing in this operation can be made invalid
     finally:
         session.close()
         secrets.close()
