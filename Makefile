@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8082
 export PORT
 
-.PHONY: run test lint migrate bench clean
+.PHONY: run test lint migrate bench clean system-deps
 
 # The stamp files re-install only when a requirements file changes.
 $(BIN)/.installed: requirements.txt
@@ -25,7 +25,11 @@ migrate: $(BIN)/.installed
 run: migrate
 	umask 077 && exec $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(BIN)/.installed-dev
+# Debian packages (nginx, chromium) and services (PostgreSQL, Redis) the suite uses.
+system-deps:
+	bash .ci/system-deps
+
+test: $(BIN)/.installed-dev system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The benchmark of issue 7 (bench/README.md); BENCH_ARGS=--quick for a seconds-long smoke run.

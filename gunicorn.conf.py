@@ -1,25 +1,38 @@
 """gunicorn settings for `make run` and the test suite (see deploy/ for production).
 
-Held Nest subscribes last NEST_SUSPEND_TIME_MAX - 10 seconds; graceful_timeout must exceed
-that so a reload lets them finish. This file must not import the app: the master reads it
-before the workers patch the standard library for gevent.
+Held Nest subscribes last NEST_SUSPEND_TIME_MAX - 10 seconds; graceful_timeout bounds any
+other request still running at a reload. The master reads this file before the workers patch
+the standard library for gevent, so it imports only ``app.config`` (the settings checks, run
+here so a misconfiguration stops the master with one line and exit status 2); the app itself
+is built in each worker, after the patch, and worker methods import app modules lazily.
 """
 
 import os
 import re
 import socket
+import sys
 
 import gevent
 from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.ggevent import GeventWorker
 
+from app.config import ConfigError, check_workers, startup_checks  # noqa: E402
+
+# Refuse what cannot work before any worker starts: one line naming the variable, exit 2.
+try:
+    startup_checks(os.environ, os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance"))
+    workers = check_workers(os.environ)
+except ConfigError as _exc:
+    print(f"homepair: {_exc}", file=sys.stderr)
+    sys.exit(2)
+
 _suspend = int(os.environ.get("NEST_SUSPEND_TIME_MAX", "300") or 300)
 _hold = max(1, _suspend - 10)
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8082')}")
-# One worker unless REDIS_URL fans pushes out across workers (see README, "Scaling out").
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# One worker unless REDIS_URL fans pushes out across workers (see README, "Scaling out");
+# `workers` was read and checked above.
 # Held subscribes and keep-alive sockets both take slots; a full pool stops accepting.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "16384"))
 timeout = 30

@@ -23,7 +23,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     raises :class:`app.config.ConfigError` naming the variable.
     """
     app = Flask(__name__, instance_relative_config=True)
+    config_module.refuse_bypasses(os.environ)
     settings = config_module.load(os.environ, config)
+    config_module.check_shared_secret(settings)
     app.config.update(settings)
     app.config.from_prefixed_env()
     if config:
@@ -89,6 +91,17 @@ def _init_push(app: Flask) -> None:
     app.before_request(transport.ensure_started)
 
 
+def _say_database(url: str) -> None:
+    """Under the ``flask`` command, say which database it acts on (password hidden): a
+    command run without the server's environment would otherwise act on another one."""
+    import click
+    from sqlalchemy.engine import make_url
+
+    if click.get_current_context(silent=True) is not None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        click.echo(f"homepair: database {shown}", err=True)
+
+
 def _derive(app: Flask) -> None:
     """Settings computed from the environment-level ones."""
     # Owner-only: it holds the database and the generated secret key.
@@ -98,7 +111,9 @@ def _derive(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or "sqlite:///" + os.path.join(
         app.instance_path, "homepair.db"
     )
+    config_module.check_writable_database(url)
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    _say_database(url)
     if url.startswith("sqlite"):
         # Greenlets queue for connections; SQLite calls never yield, so a modest pool is enough.
         options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10}

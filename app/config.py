@@ -74,7 +74,7 @@ def parse_mac(name: str, raw: Any) -> str:
 # name -> (default, parser). Parsers take (name, raw) and return the typed value.
 _SPEC: dict[str, tuple[Any, Any]] = {
     "PORT": (8082, lambda n, r: parse_int(n, r, 1, 65535)),
-    "DATABASE_URL": (None, lambda n, r: str(r)),
+    "DATABASE_URL": (None, lambda n, r: database_url(n, r)),
     "REDIS_URL": (None, lambda n, r: str(r) or None),
     "TRUSTED_PROXY_HOPS": (0, lambda n, r: parse_int(n, r, 0, 10)),
     "LIMIT_IPV6_PREFIX": (64, lambda n, r: parse_int(n, r, 16, 128)),
@@ -115,6 +115,20 @@ _SPEC: dict[str, tuple[Any, Any]] = {
 KNOWN = tuple(_SPEC)
 
 
+def database_url(name: str, raw: Any) -> str | None:
+    """A SQLAlchemy URL; ``postgresql://`` and ``postgres://`` mean psycopg 3 (the driver
+    homepair ships), never the psycopg2 SQLAlchemy would otherwise pick."""
+    text = str(raw).strip()
+    if not text:
+        return None
+    for scheme in ("postgresql://", "postgres://"):
+        if text.startswith(scheme):
+            return "postgresql+psycopg://" + text[len(scheme) :]
+    if text.startswith("postgresql+psycopg2"):
+        raise ConfigError(name, "psycopg2 is not installed; use postgresql:// (psycopg 3)")
+    return text
+
+
 def _choice(name: str, raw: Any, allowed: tuple[str, ...]) -> str:
     text = str(raw).strip().lower()
     if text not in allowed:
@@ -140,6 +154,77 @@ def load(environ: Mapping[str, Any], overrides: Mapping[str, Any] | None = None)
         settings[name] = parser(name, merged[name]) if name in merged else default
     if settings["MAIL_USE_TLS"] and settings["MAIL_USE_SSL"]:
         raise ConfigError("MAIL_USE_SSL", "MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
+    return settings
+
+
+def refuse_bypasses(environ: Mapping[str, Any]) -> None:
+    """``FLASK_<SETTING>`` would be applied after the checks (``from_prefixed_env``), so a
+    homepair setting given that way is refused rather than silently unchecked."""
+    for name in sorted(environ):
+        if name.startswith("FLASK_") and name[len("FLASK_") :] in _SPEC:
+            setting = name[len("FLASK_") :]
+            raise ConfigError(name, f"set {setting} instead (FLASK_ settings skip the checks)")
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL (None for memory databases and other engines)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def check_writable_database(url: str) -> None:
+    """Refuse a SQLite file (or folder) this process cannot write."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    target = path if os.path.exists(path) else folder
+    if not os.path.isdir(folder) or not os.access(target, os.W_OK):
+        raise ConfigError("DATABASE_URL", f"{target} is not writable by this user")
+    if os.path.exists(path) and not os.access(folder, os.W_OK):
+        # SQLite writes its -wal and -shm files beside the database.
+        raise ConfigError("DATABASE_URL", f"{folder} is not writable (SQLite needs it)")
+
+
+def check_shared_secret(settings: Mapping[str, Any]) -> None:
+    """A database several hosts may share needs one SECRET_KEY everywhere: a key generated
+    per host would make each host refuse the others' codes, sessions and queued mail."""
+    url = settings.get("DATABASE_URL")
+    if url and not url.startswith("sqlite") and not settings.get("SECRET_KEY"):
+        raise ConfigError(
+            "SECRET_KEY",
+            "must be set (the same on every host) when DATABASE_URL is not SQLite",
+        )
+
+
+def check_workers(environ: Mapping[str, Any]) -> int:
+    """``WEB_CONCURRENCY`` as a worker count; more than one needs ``REDIS_URL``."""
+    raw = environ.get("WEB_CONCURRENCY")
+    if raw in (None, ""):
+        return 1
+    workers = parse_int("WEB_CONCURRENCY", raw, 1, 256)
+    if workers > 1 and not str(environ.get("REDIS_URL") or "").strip():
+        raise ConfigError(
+            "WEB_CONCURRENCY",
+            f"{workers} workers need REDIS_URL (pushes and limits across workers);"
+            " set REDIS_URL or WEB_CONCURRENCY=1",
+        )
+    return workers
+
+
+def startup_checks(environ: Mapping[str, Any], instance_path: str) -> dict[str, Any]:
+    """Everything that must hold before serving, from the environment alone; the settings.
+
+    Raises :class:`ConfigError` naming the first variable at fault.
+    """
+    refuse_bypasses(environ)
+    settings = load(environ)
+    check_shared_secret(settings)
+    url = settings["DATABASE_URL"] or "sqlite:///" + os.path.join(instance_path, "homepair.db")
+    os.makedirs(instance_path, mode=0o700, exist_ok=True)
+    check_writable_database(url)
     return settings
 
 
