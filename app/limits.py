@@ -169,6 +169,16 @@ class Guard:
         log.info("limit %s hit (%s)", scope, current_app.config[setting])
         raise Throttled(seconds_until(reset_at))
 
+    def storage_ok(self) -> bool:
+        """Whether the budgets' storage answers now (a Redis PING; memory always does)."""
+        budgets = self._budgets()
+        if time.monotonic() < budgets.down_until:
+            return False  # failed a moment ago: do not wait for another timeout
+        try:
+            return bool(budgets.strategy.storage.check())
+        except Exception:
+            return False
+
     def reset(self) -> None:
         """Forget every count (tests)."""
         storage = self._budgets().strategy.storage

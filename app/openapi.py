@@ -36,9 +36,14 @@ bp = Blueprint("openapi", __name__)
 
 
 class HealthSchema(Schema):
-    """``GET /healthz``: ``ok`` after a database round trip, ``error`` when it fails."""
+    """``GET /healthz``: each part's state; ``error`` (503) only when the database fails."""
 
-    status = fields.String(required=True, metadata={"enum": ["ok", "error"]})
+    status = fields.String(required=True, metadata={"enum": ["ok", "degraded", "error"]})
+    database = fields.String(required=True, metadata={"enum": ["ok", "down"]})
+    migrations = fields.String(
+        required=True, metadata={"enum": ["head", "behind", "not migrated", "unknown"]}
+    )
+    redis = fields.String(required=True, metadata={"enum": ["ok", "down", "not used"]})
 
 
 def _constant(self, field, **_kwargs) -> dict:
@@ -1019,11 +1024,38 @@ def _health(spec: APISpec) -> None:
             "get": {
                 "tags": ["health"],
                 "operationId": "healthz",
-                "summary": "The process answers and the database does a round trip",
+                "summary": "The database, the migrations and Redis, each on its own",
                 "responses": {
-                    "200": _body(HealthSchema, "Healthy.", {"ok": {"status": "ok"}}),
+                    "200": _body(
+                        HealthSchema,
+                        "Serving: `ok`, or `degraded` when Redis is down or the schema is not "
+                        "at the newest migration.",
+                        {
+                            "ok": {
+                                "status": "ok",
+                                "database": "ok",
+                                "migrations": "head",
+                                "redis": "ok",
+                            },
+                            "degraded": {
+                                "status": "degraded",
+                                "database": "ok",
+                                "migrations": "head",
+                                "redis": "down",
+                            },
+                        },
+                    ),
                     "503": _body(
-                        HealthSchema, "The database failed.", {"error": {"status": "error"}}
+                        HealthSchema,
+                        "The database failed.",
+                        {
+                            "error": {
+                                "status": "error",
+                                "database": "down",
+                                "migrations": "unknown",
+                                "redis": "not used",
+                            }
+                        },
                     ),
                 },
             }

@@ -10,11 +10,15 @@ from tests.nest.factories import auth, new_serial
 
 
 def test_healthz_reports_a_broken_database(tmp_path):
-    broken = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path}/missing-dir/x.db", "SECRET_KEY": "s"}
-    )
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    broken = create_app({"DATABASE_URL": f"sqlite:///{folder}/x.db", "SECRET_KEY": "s"})
+    folder.rmdir()  # the database's folder disappears under the running app
     response = broken.test_client().get("/healthz")
-    assert (response.status_code, response.data) == (503, b'{"status":"error"}')
+    assert (response.status_code, response.data) == (
+        503,
+        b'{"status":"error","database":"down","migrations":"unknown","redis":"not used"}',
+    )
 
 
 def test_internal_failures_use_each_namespace_envelope(app, client):

@@ -157,7 +157,10 @@ def test_postgresql_restarted_and_gone_then_back(pg_server):
             [{"error": {"type": 901, "address": "/", "description": "internal error, 500"}}],
         )
         assert (down["ruuvi"].status_code, down["ruuvi"].json()["code"]) == (500, "ER_INTERNAL")
-        assert (down["health"].status_code, down["health"].json()) == (503, {"status": "error"})
+        assert (down["health"].status_code, down["health"].json()) == (
+            503,
+            {"status": "error", "database": "down", "migrations": "unknown", "redis": "not used"},
+        )
 
         # Back: the same workers serve again, no restart.
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
@@ -315,13 +318,19 @@ def test_redis_gone_guesses_fail_closed_and_everything_else_answers(start_server
         assert timed("GET", "/api/config").status_code == 200
         # /register only guards mail cost: it fails open to per-process counting.
         assert timed("POST", "/register", json={"email": unique_email("redis")}).status_code == 200
-        assert timed("GET", "/healthz").status_code == 200
+        health = timed("GET", "/healthz")
+        assert (health.status_code, health.json()["status"], health.json()["redis"]) == (
+            200,
+            "degraded",
+            "down",
+        )
 
         # Redis back: nothing to restart; claims are counted and evaluated again.
         redis_server.start()
         time.sleep(1.5)  # the refuse-at-once window after a failure passes
         assert timed("POST", "/api/register", json={"code": code, "userId": "u"}).json()["success"]
         assert timed("GET", "/verify?token=ZZZZ").status_code == 403
+        assert timed("GET", "/healthz").json()["status"] == "ok"
         assert timed("GET", "/api/devices").status_code == 200
         assert timed("POST", "/register", json={"email": unique_email("back")}).status_code == 200
     finally:

@@ -35,7 +35,7 @@ def test_make_run_on_a_fresh_clone(tmp_path):
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                healthy = response.content == b'{"status":"ok"}'
+                healthy = response.json()["status"] == "ok"
                 if healthy:
                     break
             except requests.RequestException:
