@@ -58,7 +58,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from app.hue import cli as hue_cli
     from app.hue import models as _hue_models  # noqa: F401
     from app.nest import cli as nest_cli
+    from app.ruuvi import cli as ruuvi_cli
     from app.ruuvi import models as _ruuvi_models  # noqa: F401
+    from app.web import cli as web_cli
+    from app.web import models as _web_models  # noqa: F401
 
     # Nest first: its static control paths must win over Hue's /api/<username>.
     app.register_blueprint(health.bp)
@@ -72,6 +75,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _init_push(app)
     app.cli.add_command(nest_cli.nest)
     app.cli.add_command(hue_cli.hue)
+    app.cli.add_command(ruuvi_cli.ruuvi)
+    app.cli.add_command(web_cli.admin)
     return app
 
 

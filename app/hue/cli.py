@@ -1,15 +1,15 @@
 """``flask hue …`` commands."""
 
 import click
-from flask.cli import AppGroup
 
+from app.cli import HomepairGroup
 from app.clock import hue_time
 from app.extensions import db
 from app.hue import service
 
 
-# AppGroup: commands run in an app context under the test runner too, not only `flask`.
-@click.group(cls=AppGroup)
+# An AppGroup: commands run in an app context under the test runner too, not only `flask`.
+@click.group(cls=HomepairGroup)
 def hue():
     """Philips Hue bridge tools."""
 
@@ -20,3 +20,23 @@ def press_link_button():
     until = service.press_link_button()
     db.session.commit()
     click.echo(f"Link button pressed; registration open until {hue_time(until)}Z")
+
+
+@hue.command("apps")
+def apps():
+    """List the paired apps: key (shortened), name, created and last used (UTC)."""
+    for key, entry in service.whitelist().items():
+        click.echo(
+            f"{key[:6]}…\t{entry['name']}\tcreated {entry['create date']}Z"
+            f"\tlast used {entry['last use date']}Z"
+        )
+
+
+@hue.command("revoke")
+@click.argument("key")
+def revoke(key: str):
+    """Remove the app whose whole key is KEY from the whitelist."""
+    if not service.delete_key(key):
+        raise click.ClickException("no app has that key")
+    db.session.commit()
+    click.echo(f"Revoked {key[:6]}…")

@@ -3,12 +3,15 @@
 import sys
 
 import click
-from flask.cli import with_appcontext
+from flask import current_app
 
-from app.nest import simulator
+from app.cli import HomepairGroup
+from app.extensions import db
+from app.nest import service, simulator
+from app.pushhub import hub
 
 
-@click.group()
+@click.group(cls=HomepairGroup)
 def nest():
     """Nest (NoLongerEvil) tools."""
 
@@ -26,14 +29,36 @@ def simulate(server: str, serial: str, timeout: float):
 
 
 @nest.command("sweep")
-@with_appcontext
 def sweep():
     """Delete unpaired devices unseen for NEST_UNPAIRED_DEVICE_MAX_AGE_SECONDS and old keys."""
-    from flask import current_app
-
-    from app.extensions import db
-    from app.nest import service
-
     devices, keys = service.sweep(current_app.config["NEST_UNPAIRED_DEVICE_MAX_AGE_SECONDS"])
     db.session.commit()
     click.echo(f"Swept {devices} unpaired devices and {keys} entry keys")
+
+
+@nest.command("devices")
+@click.option("--user", "user_id", help="Only this user's devices.")
+def devices(user_id: str | None):
+    """List the devices (newest first): serial, owner, last seen (epoch ms)."""
+    offset = 0
+    while True:
+        page, total = service.list_devices(user_id, lambda serial: 0, 1000, offset)
+        for item in page:
+            click.echo(f"{item['serial']}\t{item['userId'] or '-'}\tlast seen {item['lastSeen']}")
+        offset += len(page)
+        if not page or offset >= total:
+            return
+
+
+@nest.command("remove")
+@click.argument("serial")
+@click.option("--user", "user_id", required=True, help="The user the device is registered to.")
+def remove(serial: str, user_id: str):
+    """Unregister SERIAL from USER (as DELETE /api/registered-devices/SERIAL does)."""
+    deleted, wake = service.unregister(serial, user_id)
+    if not deleted:
+        db.session.rollback()
+        raise click.ClickException(f"{user_id} has no device {serial}")
+    db.session.commit()
+    hub.publish(wake)
+    click.echo(f"Device {serial} removed from {user_id}")

@@ -278,6 +278,17 @@ def authenticate(header: str | None) -> Caller | None:
 # --- accounts and sessions ------------------------------------------------------------------
 
 
+def account_of(email: str) -> Caller | None:
+    """The account of ``email`` (any case) as a caller with no current session, or None.
+
+    For the operator's CLI, which acts on an account's sessions without holding one.
+    """
+    user_id = db.session.execute(
+        select(RuuviUser.id).where(RuuviUser.email_key == email.strip().lower())
+    ).scalar_one_or_none()
+    return None if user_id is None else Caller(user_id, session_id=0)
+
+
 def display_email(user_id: int) -> str:
     """The account's e-mail as first given."""
     return db.session.execute(select(RuuviUser.email).where(RuuviUser.id == user_id)).scalar_one()

@@ -15,6 +15,7 @@ from flask import abort, current_app, g, session
 
 from app.extensions import db
 from app.ruuvi import service as ruuvi
+from app.web.models import WebAdmin
 
 TOKEN_KEY = "ruuvi_token"
 PENDING_EMAIL_KEY = "signin_email"
@@ -30,8 +31,12 @@ class Account:
 
 
 def is_admin_email(email: str) -> bool:
-    """True when ``email`` (any case) is listed in ``ADMIN_EMAILS``."""
-    return email.lower() in current_app.config["ADMIN_EMAILS"]
+    """True when ``email`` (any case) is in ``ADMIN_EMAILS`` or was added with
+    ``flask admin add``."""
+    key = email.lower()
+    if key in current_app.config["ADMIN_EMAILS"]:
+        return True
+    return db.session.get(WebAdmin, key) is not None
 
 
 def current_account() -> Account | None:

@@ -491,3 +491,22 @@ def test_an_oversized_form_is_an_html_413(client):
     assert response.status_code == 413
     assert response.mimetype == "text/html"
     assert "Request too large" in page_text(response)
+
+
+def test_a_non_admin_is_told_how_to_become_one_and_the_cli_makes_it_so(make_app):
+    app = make_app()
+    client = app.test_client()
+    web_sign_in(client, app, "Owner@Example.com")
+    page = page_text(client.get("/hue"))
+    assert "flask --app wsgi admin add Owner@Example.com" in page
+    assert "Paired apps Only an administrator can see and revoke the paired apps." in page
+    added = app.test_cli_runner().invoke(args=["admin", "add", "owner@example.com"])
+    assert added.exit_code == 0, added.output
+    assert added.output == "owner@example.com is an administrator (after signing in at /signin)\n"
+    assert "Press link button" in client.get("/hue").get_data(as_text=True)
+    assert post(client, "/hue/press").status_code == 303
+    listed = app.test_cli_runner().invoke(args=["admin", "list"])
+    assert listed.output == "owner@example.com\t(flask admin add)\n"
+    removed = app.test_cli_runner().invoke(args=["admin", "remove", "OWNER@example.com"])
+    assert removed.output == "owner@example.com removed\n"
+    assert "Press link button" not in client.get("/hue").get_data(as_text=True)
