@@ -9,13 +9,23 @@ is built in each worker, after the patch, and worker methods import app modules 
 
 import os
 import re
+import shutil
 import socket
 import sys
+import tempfile
 
 import gevent
 from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.ggevent import GeventWorker
+
+# /metrics sums every worker's samples from files in this folder (prometheus_client's
+# multiprocess mode); set before any worker imports prometheus_client.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="homepair-metrics-")
+    _own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    _own_metrics_dir = None
 
 from app.config import ConfigError, check_workers, startup_checks  # noqa: E402
 
@@ -143,3 +153,16 @@ class HomepairWorker(GeventWorker):
 
 
 worker_class = HomepairWorker
+
+
+def child_exit(server, worker):
+    """A worker is gone: its held-subscribe gauge no longer counts in /metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder this server made (an operator's own folder stays)."""
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

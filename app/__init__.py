@@ -34,9 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.json.sort_keys = False
     app.json.compact = True
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _logging(app.config["LOG_FORMAT"])
     # Alembic announces every plugin it loads at INFO; that is noise in CLI output.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
@@ -54,7 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     bodies.init_app(app)
 
-    from app import hue, mail, nest, openapi, ruuvi, web
+    from app import events, hue, mail, metrics, nest, openapi, ruuvi, web
     from app.hue import cli as hue_cli
     from app.hue import models as _hue_models  # noqa: F401
     from app.nest import cli as nest_cli
@@ -72,12 +70,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The web pages and their CSRF protection; the protocol APIs' clients send no CSRF token.
     web.init_app(app, exempt=(health.bp, nest.bp, hue.bp, ruuvi.bp))
     mail.init_app(app)
+    events.init_app(app)
+    metrics.init_app(app)
     _init_push(app)
     app.cli.add_command(nest_cli.nest)
     app.cli.add_command(hue_cli.hue)
     app.cli.add_command(ruuvi_cli.ruuvi)
     app.cli.add_command(web_cli.admin)
     return app
+
+
+def _logging(form: str) -> None:
+    """INFO to stderr, as text or (``LOG_FORMAT=json``) one JSON object per line."""
+    if form == "json":
+        from app.events import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
 
 
 def _init_push(app: Flask) -> None:

@@ -110,6 +110,8 @@ _SPEC: dict[str, tuple[Any, Any]] = {
     "MAIL_PASSWORD": (None, lambda n, r: str(r) or None),
     "MAIL_DEFAULT_SENDER": ("homepair@localhost", lambda n, r: str(r)),
     "ADMIN_EMAILS": ((), lambda n, r: _email_list(r)),
+    "LOG_FORMAT": ("text", lambda n, r: _choice(n, r, ("text", "json"))),
+    "AUDIT_RETENTION_DAYS": (90, lambda n, r: parse_int(n, r, 1, 3650)),
 }
 
 KNOWN = tuple(_SPEC)

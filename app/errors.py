@@ -18,7 +18,7 @@ from flask_limiter import RateLimitExceeded
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
-from app import envelopes
+from app import envelopes, events
 from app.limits import LimitsUnavailable, Throttled, seconds_until
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(exc: RateLimitExceeded):
+        events.record("limit.hit", limit=getattr(exc.limit, "scope", None) or "flask-limiter")
         return error_response(429, {"Retry-After": str(flask_limiter_retry_after())})
 
     @app.errorhandler(ParseException)
@@ -241,11 +242,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Throttled)
     def _throttled(exc: Throttled):
+        events.record("limit.hit", limit=exc.scope)
         return error_response(429, {"Retry-After": str(exc.retry_after)})
 
     @app.errorhandler(LimitsUnavailable)
     def _limits_unavailable(exc: LimitsUnavailable):
         # Guess budgets fail closed: no count, no evaluation.
+        events.record("limit.hit", limit="store unreachable")
         return error_response(503, {"Retry-After": str(exc.retry_after)})
 
     @app.errorhandler(HTTPException)

@@ -48,9 +48,10 @@ REDIS_CONNECT_TIMEOUT = 1.0
 class Throttled(Exception):
     """A limit is exhausted: answer 429 with ``Retry-After`` (whole seconds, at least 1)."""
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int, scope: str = ""):
         super().__init__(f"throttled for {retry_after} s")
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class LimitsUnavailable(Exception):
@@ -167,7 +168,7 @@ class Guard:
                 return
             raise LimitsUnavailable from None
         log.info("limit %s hit (%s)", scope, current_app.config[setting])
-        raise Throttled(seconds_until(reset_at))
+        raise Throttled(seconds_until(reset_at), scope)
 
     def storage_ok(self) -> bool:
         """Whether the budgets' storage answers now (a Redis PING; memory always does)."""

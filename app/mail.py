@@ -31,6 +31,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app
 from sqlalchemy import case, delete, func, select, update
 
+from app import metrics
 from app.clock import now_s
 from app.extensions import db
 from app.models import MailOutbox
@@ -318,6 +319,7 @@ class OutboxSender:
         try:
             deliver(config, message)
         except Exception as exc:  # any SMTP, socket or TLS failure: retry later
+            metrics.MAIL_FAILURES.inc()
             attempts = row.attempts + 1
             delay = min(BACKOFF_CAP_SECONDS, 2 ** (attempts - 1))
             self._finish(

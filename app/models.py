@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -33,3 +33,20 @@ class MailOutbox(db.Model):
     sent_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     given_up: Mapped[bool] = mapped_column(db.Boolean, nullable=False, default=False)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditEvent(db.Model):
+    """One pairing event (claim, pairing, app registration, sign-in, limit hit…).
+
+    Written in batches by :mod:`app.events`; pruned after ``AUDIT_RETENTION_DAYS``.
+    """
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, nullable=False)  # epoch ms
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, nullable=False)  # compact JSON, no secrets
+
+    __table_args__ = (Index("ix_audit_event_at", "at"),)

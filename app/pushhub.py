@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from gevent import get_hub
 from gevent.event import Event
 
+from app import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -121,11 +123,13 @@ class PushHub:
         waiter = Waiter(self, serial)
         with self._lock:
             self._waiters.setdefault(serial, set()).add(waiter)
+        metrics.HELD.inc()
         if self._transport is not None:
             self._transport.held_changed(serial, +1)
         return waiter
 
     def _remove(self, waiter: Waiter) -> None:
+        metrics.HELD.dec()
         with self._lock:
             group = self._waiters.get(waiter.serial)
             if group is not None:

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         results["throughput"] = throughput.run(
             args.throughput_workers,
             "sqlite",
-            False,
+            args.throughput_workers > 1,  # several workers need Redis (gunicorn.conf.py)
             args.runs,
             tuple(int(c) for c in args.connections.split(",")),
             args.warmup,

@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Integer, String, cast, delete, select, update
 
+from app import events
 from app.bodies import INVALID
 from app.clock import hue_time, now_s
 from app.dbutil import insert_ignore
@@ -127,6 +128,7 @@ def press_link_button() -> int:
     now = now_s()
     _write_setting(PRESS_SETTING, str(now))
     _write_setting(REGISTRATIONS_SETTING, "0")
+    events.record("hue.link_button.pressed", open_until=hue_time(now + link_window()))
     return now + link_window()
 
 
@@ -314,6 +316,8 @@ def delete_key(key: str) -> bool:
     removed = db.session.execute(
         delete(HueWhitelist).where(HueWhitelist.username == entry.username)
     ).rowcount
+    if removed == 1:
+        events.record("hue.app.revoked", app=entry.name, key=entry.username[:6] + "…")
     return removed == 1
 
 
@@ -391,6 +395,7 @@ def _register(username: str | None, devicetype: str, want_clientkey: bool) -> _R
         # caller learns nothing it did not send and changes nothing but the pairs it adds.
         clientkey = None
     insert_ignore(HueWhitelistPair, username=username, devicetype=devicetype, created_at=now)
+    events.record("hue.app.registered", app=devicetype, key=username[:6] + "…")
     return _Registered(username, clientkey)
 
 

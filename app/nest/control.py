@@ -7,6 +7,7 @@ import hmac
 
 from flask import current_app, request
 
+from app import events
 from app.bodies import json_body
 from app.envelopes import json_response, nest_control_response
 from app.extensions import db, guard
@@ -66,12 +67,15 @@ def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
     try:
         code, user_id = service.validate_claim(body)
     except service.ClaimError as exc:
+        events.record("nest.claim.failed", reason=str(exc))
         return 400, False, str(exc), None
     serial, wake = service.claim(code, user_id)
     if serial is None:
         db.session.rollback()
+        events.record("nest.claim.failed", reason="no live key")
         return 200, False, "Invalid, expired, or already claimed entry key", None
     db.session.commit()
+    events.record("nest.claim.won", serial=serial, user=user_id)
     hub.publish(wake)
     return 200, True, f"Device {serial} registered to {user_id}", serial
 

@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
+from app import events
 from app.clock import now_ms
 from app.dbutil import insert_ignore, insert_ignore_many
 from app.extensions import db
@@ -625,6 +626,11 @@ class Subscription:
     def record(self, items: list[dict]) -> None:
         """After ``items`` were written to the device: raise its last-sent records."""
         record_sent(self.serial, items, self.owner)
+        if self.owner is not None and owner_keys(self.owner)[0] in (
+            item["object_key"] for item in items
+        ):
+            # The owner's user bucket reached the device: its pairing screen goes away.
+            events.record("nest.device.paired", serial=self.serial, user=self.owner)
 
     def sent(self, items: list[dict]) -> None:
         """Note what this connection is about to have (raises ``known``)."""
@@ -760,6 +766,7 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
     ):
         previous = owner_of(serial)  # another worker created it first
     if previous is not None and previous != user_id:
+        events.record("nest.ownership.transferred", serial=serial, old=previous, new=user_id)
         db.session.execute(
             update(NestOwnership)
             .where(NestOwnership.serial == serial)

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import delete, or_, select, update
 
-from app import mail
+from app import events, mail
 from app.bodies import INVALID
 from app.clock import now_s
 from app.dbutil import insert_ignore
@@ -164,6 +164,7 @@ def issue_code(email: str) -> None:
         )
         if inserted:
             mail.queue(email, SUBJECT, message_text(code))
+            events.record("ruuvi.code.sent", email=email)
             return
     raise RuntimeError(f"no free verification code after {CODE_TRIES} tries")
 
@@ -197,6 +198,7 @@ def redeem(token: str) -> Verified | None:
     user = db.session.execute(
         select(RuuviUser.id, RuuviUser.email).where(RuuviUser.email_key == consumed.email_key)
     ).one()
+    events.record("ruuvi.code.verified", email=user.email, new_user=bool(created))
     return Verified(user.email, new_token(user.id, now), bool(created))
 
 
@@ -324,12 +326,19 @@ def revoke_session(caller: Caller, session_id: str) -> bool:
             RuuviToken.id == int(session_id), RuuviToken.user_id == caller.user_id
         )
     )
+    if result.rowcount == 1:
+        events.record(
+            "ruuvi.session.revoked", email=display_email(caller.user_id), session=int(session_id)
+        )
     return result.rowcount == 1
 
 
 def revoke_all(caller: Caller) -> None:
     """Delete every session of the caller, the current one included."""
-    db.session.execute(delete(RuuviToken).where(RuuviToken.user_id == caller.user_id))
+    gone = db.session.execute(
+        delete(RuuviToken).where(RuuviToken.user_id == caller.user_id)
+    ).rowcount
+    events.record("ruuvi.session.revoked", email=display_email(caller.user_id), sessions=gone)
 
 
 # --- housekeeping ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import functools
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from app import mail
+from app import events, mail
 from app.bodies import json_body
 from app.envelopes import ruuvi_error_response, ruuvi_success_response
 from app.errors import namespace_of
@@ -173,6 +173,7 @@ def verify_code(token: str) -> service.Verified:
     verified = service.redeem(token)
     if verified is None:
         db.session.rollback()
+        events.record("ruuvi.code.refused")
         raise Refused(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
     db.session.commit()
     return verified

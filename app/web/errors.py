@@ -15,6 +15,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app import events
 from app.errors import flask_limiter_retry_after, log_and_roll_back
 from app.extensions import db
 from app.limits import LimitsUnavailable, Throttled
@@ -64,17 +65,20 @@ def _csrf_refused(exc: CSRFError):
 
 @bp.errorhandler(RateLimitExceeded)
 def _rate_limited(exc: RateLimitExceeded):
+    events.record("limit.hit", limit=getattr(exc.limit, "scope", None) or "flask-limiter")
     return _limited_page(flask_limiter_retry_after())
 
 
 @bp.errorhandler(Throttled)
 def _throttled(exc: Throttled):
+    events.record("limit.hit", limit=exc.scope)
     return _limited_page(exc.retry_after)
 
 
 @bp.errorhandler(LimitsUnavailable)
 def _limits_unavailable(exc: LimitsUnavailable):
     # The guessing limits fail closed: nothing was tried.
+    events.record("limit.hit", limit="store unreachable")
     page, status = error_page(
         503,
         "The server cannot count attempts right now, so it tried nothing."

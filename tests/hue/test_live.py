@@ -41,9 +41,10 @@ def _until_both_workers(server, body: dict, deadline: float) -> tuple[list[bytes
     return answers, pids
 
 
-def test_cli_press_is_seen_by_two_workers_until_the_window_closes(start_server):
+def test_cli_press_is_seen_by_two_workers_until_the_window_closes(start_server, redis_url):
     server = start_server(
         workers=2,
+        REDIS_URL=redis_url,
         HUE_LINK_WINDOW_SECONDS=5,
         HUE_LINK_MAX_REGISTRATIONS=10000,  # as many apps as it takes to reach both workers
         GUNICORN_CMD_ARGS=ACCESS_LOG,

@@ -14,7 +14,7 @@ from tests.live import BIN, ROOT, clean_env
 pytestmark = [pytest.mark.postgres, pytest.mark.live]
 
 
-def test_registration_races_and_whitelist_on_postgres(postgres_url, start_server):
+def test_registration_races_and_whitelist_on_postgres(postgres_url, redis_url, start_server):
     upgrade = subprocess.run(
         [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
         cwd=ROOT,
@@ -24,7 +24,9 @@ def test_registration_races_and_whitelist_on_postgres(postgres_url, start_server
         timeout=120,
     )
     assert upgrade.returncode == 0, upgrade.stderr
-    server = start_server(workers=2, DATABASE_URL=postgres_url, HUE_LINK_MAX_REGISTRATIONS=17)
+    server = start_server(
+        workers=2, DATABASE_URL=postgres_url, REDIS_URL=redis_url, HUE_LINK_MAX_REGISTRATIONS=17
+    )
     live_press(server)
 
     # Concurrent first registrations of one client username: one row, every answer a success,

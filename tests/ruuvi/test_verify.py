@@ -18,7 +18,7 @@ from tests.ruuvi.helpers import (
     code_of,
     unique_email,
 )
-from tests.services import fresh_postgres_database
+from tests.services import fresh_postgres_database, fresh_redis_url
 
 
 @pytest.mark.parametrize("query", ["", "?token=", "?other=ABCD", "?token"])
@@ -82,6 +82,8 @@ def pair(request, tmp_path_factory, smtp):
             url, drop = fresh_postgres_database()
             stack.callback(drop)
             env["DATABASE_URL"] = url
+        # Two workers need Redis (start-up refuses them without it).
+        env["REDIS_URL"] = fresh_redis_url()
         server = LiveServer(tmp_path_factory.mktemp("pair"), workers=2, **env)
         if request.param == "postgres":
             server.flask("db", "upgrade")
