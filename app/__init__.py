@@ -52,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     bodies.init_app(app)
 
+    from app import cli as homepair_cli
     from app import events, hue, mail, metrics, nest, openapi, ruuvi, web
     from app.hue import cli as hue_cli
     from app.hue import models as _hue_models  # noqa: F401
@@ -77,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(hue_cli.hue)
     app.cli.add_command(ruuvi_cli.ruuvi)
     app.cli.add_command(web_cli.admin)
+    app.cli.add_command(homepair_cli.events_command, "events")
     return app
 
 

@@ -6,18 +6,28 @@ upgrade``) says so in one line and exits 2, instead of printing SQLAlchemy's tra
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 from sqlalchemy.exc import SQLAlchemyError
+
+from app import events
 
 
 class HomepairGroup(AppGroup):
     """A command group whose commands run in an app context and fail in one line."""
 
     def invoke(self, ctx: click.Context):
-        """Run the command; a database error becomes one line and exit status 2."""
+        """Run the command; a database error becomes one line and exit status 2.
+
+        Events the command caused (a press, a revocation) are written to the audit table
+        before the process ends: no worker's batch writer runs here.
+        """
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            events.flush(ctx.ensure_object(ScriptInfo).load_app())
+            return result
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             click.echo(
@@ -26,3 +36,17 @@ class HomepairGroup(AppGroup):
                 err=True,
             )
             ctx.exit(2)
+
+
+@click.group(cls=HomepairGroup, invoke_without_command=True)
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--event", "prefix", help="Only events starting with this, e.g. nest.claim")
+@click.pass_context
+def events_command(ctx: click.Context, limit: int, prefix: str | None):
+    """The newest pairing events (the audit table): time (UTC), event, client, fields."""
+    if ctx.invoked_subcommand is not None:
+        return
+    for row in events.recent(limit, prefix):
+        when = datetime.fromtimestamp(row["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        fields = " ".join(f"{name}={value}" for name, value in row["fields"].items())
+        click.echo(f"{when}Z\t{row['event']}\t{row['client'] or '-'}\t{fields}")

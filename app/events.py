@@ -30,6 +30,7 @@ BUFFER_LIMIT = 10_000
 FLUSH_SECONDS = 1.0
 QUIET_SECONDS = 60.0
 _EXTENSION = "homepair.events"
+_BUFFER = "homepair.events.buffer"
 
 
 class _Buffer:
@@ -41,7 +42,8 @@ class _Buffer:
         self.lock = threading.Lock()
 
 
-_buffer = _Buffer()
+def _buffer() -> _Buffer:
+    return current_app.extensions[_BUFFER]
 
 
 def _client() -> str | None:
@@ -52,12 +54,13 @@ def _quiet(event: str, fields: dict[str, Any], client: str | None) -> bool:
     """True when this limit hit was already told within the last minute."""
     key = (event, fields.get("limit"), client)
     now = time.monotonic()
-    with _buffer.lock:
-        if now - _buffer.quiet.get(key, -QUIET_SECONDS) < QUIET_SECONDS:
+    buffer = _buffer()
+    with buffer.lock:
+        if now - buffer.quiet.get(key, -QUIET_SECONDS) < QUIET_SECONDS:
             return True
-        if len(_buffer.quiet) > BUFFER_LIMIT:
-            _buffer.quiet = {k: t for k, t in _buffer.quiet.items() if now - t < QUIET_SECONDS}
-        _buffer.quiet[key] = now
+        if len(buffer.quiet) > BUFFER_LIMIT:
+            buffer.quiet = {k: t for k, t in buffer.quiet.items() if now - t < QUIET_SECONDS}
+        buffer.quiet[key] = now
     return False
 
 
@@ -75,8 +78,9 @@ def record(event: str, **fields: Any) -> None:
         f" client={client}" if client else "",
         extra={"event": event, "fields": fields, "client": client},
     )
-    with _buffer.lock:
-        _buffer.rows.append(
+    buffer = _buffer()
+    with buffer.lock:
+        buffer.rows.append(
             {
                 "at": now_ms(),
                 "event": event,
@@ -93,9 +97,10 @@ def flush(app: Flask) -> int:
     from app.extensions import db
     from app.models import AuditEvent
 
-    with _buffer.lock:
-        rows = list(_buffer.rows)
-        _buffer.rows.clear()
+    buffer = app.extensions[_BUFFER]
+    with buffer.lock:
+        rows = list(buffer.rows)
+        buffer.rows.clear()
     with app.app_context():
         try:
             if rows:
@@ -154,7 +159,13 @@ def init_app(app: Flask) -> None:
     """Start each worker's batch writer with its first request (not under ``TESTING``)."""
     from app.mail import BackgroundLoop
 
-    loop = BackgroundLoop("audit-writer", lambda: (flush(app), FLUSH_SECONDS)[1], FLUSH_SECONDS)
+    app.extensions[_BUFFER] = _Buffer()
+
+    def step() -> float:
+        flush(app)
+        return FLUSH_SECONDS
+
+    loop = BackgroundLoop("audit-writer", step, FLUSH_SECONDS)
     app.extensions[_EXTENSION] = loop
 
     @app.before_request

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
+from app import events
 from app.clock import hue_time, now_s
 from app.extensions import db
 from app.hue import service as hue
@@ -318,6 +319,13 @@ def hue_page():
         window=hue.link_window(),
         keys=keys,
     )
+
+
+@bp.get("/events")
+@admin_only
+def events_page():
+    """``/events``: the newest pairing events (admins only)."""
+    return render_template("events.html", rows=events.recent(200))
 
 
 @bp.post("/hue/press")

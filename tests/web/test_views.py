@@ -510,3 +510,23 @@ def test_a_non_admin_is_told_how_to_become_one_and_the_cli_makes_it_so(make_app)
     removed = app.test_cli_runner().invoke(args=["admin", "remove", "OWNER@example.com"])
     assert removed.output == "owner@example.com removed\n"
     assert "Press link button" not in client.get("/hue").get_data(as_text=True)
+
+
+def test_admins_see_the_pairing_events(site):
+    from app import events
+
+    app, client = site
+    press = app.test_cli_runner().invoke(args=["hue", "press-link-button"])
+    assert press.exit_code == 0
+    client.post("/api/register", json={"code": "ZZZZZZZ", "userId": "x"})
+    events.flush(app)
+    web_sign_in(client, app, "someone@example.com")
+    assert client.get("/events").status_code == 403
+    post(client, "/signout")
+    web_sign_in(client, app, ADMIN)
+    assert 'href="/events"' in client.get("/account").get_data(as_text=True)
+    events.flush(app)
+    text = page_text(client.get("/events"))
+    for event in ("hue.link_button.pressed", "nest.claim.failed reason=no live key"):
+        assert event in text
+    assert "ruuvi.code.verified" in text  # the admin's own sign-in
