@@ -40,7 +40,12 @@ except ConfigError as _exc:
 _suspend = int(os.environ.get("NEST_SUSPEND_TIME_MAX", "300") or 300)
 _hold = max(1, _suspend - 10)
 
-bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8082')}")
+# One address or several (space- or comma-separated): "0.0.0.0:8082 0.0.0.0:80" also serves
+# Hue apps, which only look for a bridge on port 80 (binding it needs root or
+# CAP_NET_BIND_SERVICE).
+bind = re.split(
+    r"[\s,]+", os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8082')}").strip()
+)
 # One worker unless REDIS_URL fans pushes out across workers (see README, "Scaling out");
 # `workers` was read and checked above.
 # Held subscribes and keep-alive sockets both take slots; a full pool stops accepting.
@@ -98,6 +103,17 @@ def when_ready(server):
         )
 
 
+def _tls_probe(exc) -> bool:
+    """Whether gunicorn refused a request because it was a TLS ClientHello (0x16 0x03 …)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        buf = tb.tb_frame.f_locals.get("buf")
+        if isinstance(buf, (bytes, bytearray)) and bytes(buf[:2]) == b"\x16\x03":
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class HomepairWorker(GeventWorker):
     """gunicorn's gevent worker, with two changes for homepair.
 
@@ -138,7 +154,12 @@ class HomepairWorker(GeventWorker):
         except Exception:
             self.log.exception("could not render the error answer; gunicorn's own follows")
             return super().handle_error(req, client, addr, exc)
-        self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+        if _tls_probe(exc):
+            # A TLS handshake on this plain-HTTP port: Hue apps (aiohue) try HTTPS first and
+            # fall back to HTTP at once. Expected traffic, not an operator's concern.
+            self.log.debug("TLS handshake on a plain-HTTP port from %s", (addr or ("",))[0])
+        else:
+            self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
         try:
             util.write_nonblock(client, answer)
             # Lingering close: closing with the rest of a refused request unread would reset

@@ -338,7 +338,10 @@ class OutboxSender:
             )
             return
         self._finish(row_id, sent_at=now_s(), attempts=row.attempts + 1, last_error=None)
-        log.info("mail %s sent to %s", row_id, row.to_addr)
+        if config["MAIL_BACKEND"] == "console":
+            log.info("mail %s to %s written to the log (console backend)", row_id, row.to_addr)
+        else:
+            log.info("mail %s sent to %s", row_id, row.to_addr)
 
     def _finish(self, row_id: int, **values) -> None:
         db.session.execute(

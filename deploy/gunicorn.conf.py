@@ -15,7 +15,9 @@ _base = runpy.run_path(
 )
 globals().update({k: v for k, v in _base.items() if not k.startswith("__")})
 
-bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8082')}")
+# Behind nginx: loopback only (GUNICORN_BIND may list several addresses, as in the root file).
+if not os.environ.get("GUNICORN_BIND"):
+    bind = [f"127.0.0.1:{os.environ.get('PORT', '8082')}"]
 _default_workers = multiprocessing.cpu_count() if os.environ.get("REDIS_URL") else 1
 workers = int(os.environ.get("WEB_CONCURRENCY", _default_workers))
 # Behind nginx's upstream keep-alive pool.

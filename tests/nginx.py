@@ -23,7 +23,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 class Nginx:
     """nginx in the foreground with its own prefix folder."""
 
-    def __init__(self, folder: Path, upstream: str):
+    def __init__(self, folder: Path, upstream: str, tls: bool = True):
         self.folder = folder
         self.port = free_port()
         self.tls_port = free_port()
@@ -33,12 +33,15 @@ class Nginx:
         self._certificate()
         snippet = (ROOT / "deploy/nginx/homepair-proxy.conf").read_text()
         (folder / "homepair-proxy.conf").write_text(snippet)
+        # The plain-HTTP site, and (tls) the HTTPS site beside it, as the README enables them.
         site = (ROOT / "deploy/nginx/homepair.conf").read_text()
+        if tls:
+            site += "\n" + (ROOT / "deploy/nginx/homepair-tls.conf").read_text()
         site = (
             site.replace("server 127.0.0.1:8082;", f"server {upstream};")
-            .replace("listen [::]:80;", "")
+            .replace("listen [::]:80 default_server;", "")
             .replace("listen [::]:443 ssl;", "")
-            .replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+            .replace("listen 80 default_server;", f"listen 127.0.0.1:{self.port};")
             .replace("listen 443 ssl;", f"listen 127.0.0.1:{self.tls_port} ssl;")
             .replace("/etc/nginx/snippets/homepair-proxy.conf", str(folder / "homepair-proxy.conf"))
             .replace("/etc/homepair/tls/fullchain.pem", str(folder / "cert.pem"))

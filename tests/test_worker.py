@@ -127,3 +127,18 @@ def test_sigterm_to_make_run_answers_a_thousand_holds_and_exits(tmp_path):
     for stream in streams:
         assert stream.read_chunk(timeout=5) is None
         stream.close()
+
+
+def test_a_tls_probe_on_the_plain_port_is_no_warning(start_server):
+    import ssl
+
+    server = start_server()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(sock)  # what aiohue's HTTPS attempt does first
+    time.sleep(0.3)
+    assert "Invalid request" not in server.log()
+    assert requests.get(server.url + "/api/config", timeout=5).status_code == 200
