@@ -138,3 +138,23 @@ class LiveServer:
             text=True,
             timeout=120,
         )
+
+
+def make_run_on_a_clone(folder: Path, **env) -> tuple[subprocess.Popen, Path, str]:
+    """``make run`` on a fresh clone of this checkout; ``(process, clone, base URL)``.
+
+    The clone reuses this checkout's virtual environment (CI's own fresh clone proves the
+    install step). The process leads its own session: stop it with ``os.killpg``.
+    """
+    clone = folder / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    port = free_port()
+    process = subprocess.Popen(
+        ["make", "run", f"VENV={ROOT / '.venv'}"],
+        cwd=clone,
+        env=clean_env(PORT=port, GUNICORN_BIND=f"127.0.0.1:{port}", **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, clone, f"http://127.0.0.1:{port}"

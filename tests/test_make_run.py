@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 import requests
 
-from tests.live import ROOT, clean_env, free_port
+from tests.live import make_run_on_a_clone
 
 pytestmark = pytest.mark.live
 
 
 def test_make_run_on_a_fresh_clone(tmp_path):
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    port = free_port()
-    # The clone reuses this checkout's virtual environment; CI's own fresh clone proves the
-    # install step (`make test` builds .venv from nothing there).
-    process = subprocess.Popen(
-        ["make", "run", f"VENV={ROOT / '.venv'}"],
-        cwd=clone,
-        env=clean_env(PORT=port, GUNICORN_BIND=f"127.0.0.1:{port}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process, clone, base = make_run_on_a_clone(tmp_path)
     try:
         deadline = time.monotonic() + 120
         healthy = False
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                response = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                response = requests.get(f"{base}/healthz", timeout=1)
                 healthy = response.json()["status"] == "ok"
                 if healthy:
                     break

@@ -7,13 +7,12 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
 import requests
 
-from tests.live import ROOT, clean_env, free_port
+from tests.live import make_run_on_a_clone
 from tests.nest.factories import new_serial
 from tests.rawhttp import subscribe
 
@@ -86,23 +85,8 @@ def test_gunicorn_refusals_come_in_the_protocol_envelope(start_server, method, p
 
 
 def test_sigterm_to_make_run_answers_a_thousand_holds_and_exits(tmp_path):
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    port = free_port()
-    process = subprocess.Popen(
-        ["make", "run", f"VENV={ROOT / '.venv'}"],
-        cwd=clone,
-        # A thousand devices from one address: more than the default new-device budget.
-        env=clean_env(
-            PORT=port,
-            GUNICORN_BIND=f"127.0.0.1:{port}",
-            NEST_NEW_DEVICES_LIMIT_PER_IP="5000/hour",
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    # A thousand devices from one address: more than the default new-device budget.
+    process, _, base = make_run_on_a_clone(tmp_path, NEST_NEW_DEVICES_LIMIT_PER_IP="5000/hour")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -136,9 +120,11 @@ def test_a_tls_probe_on_the_plain_port_is_no_warning(start_server):
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        with pytest.raises(ssl.SSLError):
-            context.wrap_socket(sock)  # what aiohue's HTTPS attempt does first
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock,
+        pytest.raises(ssl.SSLError),
+    ):
+        context.wrap_socket(sock)  # what aiohue's HTTPS attempt does first
     time.sleep(0.3)
     assert "Invalid request" not in server.log()
     assert requests.get(server.url + "/api/config", timeout=5).status_code == 200
