@@ -299,3 +299,21 @@ def test_real_answers_match_the_document(app, client, doc):
     doc.check("/sessions", "delete", 200, client.delete("/sessions", headers=bearer).data)
     doc.check("/user", "get", 401, client.get("/user", headers=bearer).data)
     doc.check("/healthz", "get", 200, client.get("/healthz").data)
+
+
+def test_the_document_uses_the_services_patterns(client):
+    from app.nest import service as nest
+
+    doc = client.get("/openapi.json").get_json()
+    text = json.dumps(doc)
+    assert json.dumps(nest.SERIAL_PATTERN) in text
+    assert "{10,32}" not in text  # the old drift
+    delete = doc["paths"]["/api/registered-devices/{serial}"]["delete"]
+    [serial] = [p for p in delete["parameters"] if p["name"] == "serial"]
+    assert serial["schema"]["pattern"] == f"^{nest.SERIAL_PATH_RE.pattern}$"
+    # The pattern the document gives is the one the service enforces.
+    import re
+
+    assert re.match(nest.SERIAL_PATTERN, "A" * 64) and nest.sanitize_serial("A" * 64)
+    assert not re.match(nest.SERIAL_PATTERN, "A" * 65) and nest.sanitize_serial("A" * 65) is None
+    assert not re.match(nest.SERIAL_PATTERN, "A" * 9) and nest.sanitize_serial("A" * 9) is None

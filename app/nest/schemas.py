@@ -12,7 +12,6 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from app.nest.service import ENTRY_ALPHABET, ENTRY_LENGTH, MAX_KEY_LENGTH
 
-SERIAL_PATTERN = r"^[A-Z0-9]{10,32}$"
 ENTRY_KEY_PATTERN = f"^[{ENTRY_ALPHABET}]{{{ENTRY_LENGTH}}}$"
 
 

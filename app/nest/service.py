@@ -35,7 +35,10 @@ MAX_VALUE_BYTES = 64 * 1024
 BATCH_WINDOW_SECONDS = 3.0
 MAX_KEY_LENGTH = 255
 # Serials are stored in 64-character columns; real ones have 16 or 17 characters.
+MIN_SERIAL_LENGTH = 10
 MAX_SERIAL_LENGTH = 64
+# A serial after sanitizing; the OpenAPI document and the schemas use this same pattern.
+SERIAL_PATTERN = rf"^[A-Z0-9]{{{MIN_SERIAL_LENGTH},{MAX_SERIAL_LENGTH}}}$"
 # Listed revisions and timestamps outside JSON's exact integer range (I-JSON) count as 0
 # like non-integers: the store holds 64-bit integers, and a server write adds 1 to them.
 MAX_WIRE_INT = 2**53 - 1
@@ -83,6 +86,7 @@ TARGET_FIELDS = (
 _CODE_RE = re.compile(r"[A-Z0-9]{7}")
 _NOT_SERIAL = re.compile(r"[^A-Za-z0-9]")
 SERIAL_PATH_RE = re.compile(r"[A-Za-z0-9_-]+")
+_SERIAL_RE = re.compile(SERIAL_PATTERN)
 
 
 # --- identity ------------------------------------------------------------------------------
@@ -96,9 +100,10 @@ def _dot_rule(text: str) -> str:
 
 
 def sanitize_serial(text: str) -> str | None:
-    """Keep ``[A-Za-z0-9]``, upper-case; None unless 10 to 64 characters remain."""
+    """Keep ``[A-Za-z0-9]``, upper-case; None unless it then matches :data:`SERIAL_PATTERN`
+    (10 to 64 characters)."""
     serial = _NOT_SERIAL.sub("", text).upper()
-    return serial if 10 <= len(serial) <= MAX_SERIAL_LENGTH else None
+    return serial if _SERIAL_RE.match(serial) else None
 
 
 def _basic_username(header: str) -> str | None:
