@@ -39,6 +39,7 @@ bench: $(BIN)/.installed-dev
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check app tests bench migrations
 	$(BIN)/ruff format --check app tests
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache
