@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
+from collections.abc import Callable, Hashable
 
 from sqlalchemy import event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from app.extensions import db
+
+log = logging.getLogger(__name__)
+_AFTER_COMMIT = "homepair.after_commit"
+
+
+def after_commit(key: Hashable, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current transaction has committed; never if it rolls back.
+
+    One callback per ``key`` per transaction (a later one replaces it), so a use case can
+    queue its wake-up where it makes the change and the commit decides whether it happens:
+    "commit, then publish" cannot be forgotten or done early.
+    """
+    db.session.info.setdefault(_AFTER_COMMIT, {})[key] = callback
+
+
+def queued_after_commit(key: Hashable) -> Callable[[], None] | None:
+    """The callback queued under ``key`` in the current transaction, if any."""
+    return db.session.info.get(_AFTER_COMMIT, {}).get(key)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, {}).values():
+        try:
+            callback()
+        except Exception:  # the data is committed; a lost hint is caught up on later
+            log.exception("after-commit callback failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 def insert_ignore(model, **values) -> int:

@@ -33,6 +33,7 @@ from sqlalchemy import case, delete, func, select, update
 
 from app import metrics
 from app.clock import now_s
+from app.dbutil import after_commit
 from app.extensions import db
 from app.models import MailOutbox
 
@@ -90,6 +91,18 @@ def queue(to_addr: str, subject: str, body: str) -> MailOutbox:
     )
     db.session.add(row)
     return row
+
+
+def wake_after_commit() -> None:
+    """Wake this process's sender once the current transaction (which queued mail) commits."""
+    app = current_app._get_current_object()
+    after_commit("mail", lambda: _wake(app))
+
+
+def _wake(app: Flask) -> None:
+    sender = app.extensions.get(_EXTENSION)
+    if sender is not None:
+        sender.loop.wake()
 
 
 def wake() -> None:

@@ -21,6 +21,7 @@ from gevent import get_hub
 from gevent.event import Event
 
 from app import metrics
+from app.dbutil import after_commit, queued_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,20 @@ class Waiter:
             self._hub._remove(self)
 
 
+_PENDING = "homepair.pending_wakeups"
+
+
+class _Wakeups:
+    """The devices one transaction changed: woken together once it commits."""
+
+    def __init__(self, hub: PushHub):
+        self.hub = hub
+        self.serials: set[str] = set()
+
+    def __call__(self) -> None:
+        self.hub.publish(self.serials)
+
+
 class PushHub:
     """Registry of held subscribes in this process, keyed by device serial."""
 
@@ -138,6 +153,17 @@ class PushHub:
                     del self._waiters[waiter.serial]
         if self._transport is not None:
             self._transport.held_changed(waiter.serial, -1)
+
+    def publish_after_commit(self, serials: Iterable[str]) -> None:
+        """Wake ``serials`` once the current transaction commits (nothing if it rolls back).
+
+        Every wake-up of one transaction goes out in one publish.
+        """
+        pending = queued_after_commit(_PENDING)
+        if not isinstance(pending, _Wakeups):
+            pending = _Wakeups(self)
+            after_commit(_PENDING, pending)
+        pending.serials.update(serials)
 
     def publish(self, serials: Iterable[str]) -> None:
         """Wake every held subscribe of ``serials``, here and (with a transport) everywhere.

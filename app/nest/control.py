@@ -69,14 +69,13 @@ def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
     except service.ClaimError as exc:
         events.record("nest.claim.failed", reason=str(exc))
         return 400, False, str(exc), None
-    serial, wake = service.claim(code, user_id)
+    serial, _ = service.claim(code, user_id)
     if serial is None:
         db.session.rollback()
         events.record("nest.claim.failed", reason="no live key")
         return 200, False, "Invalid, expired, or already claimed entry key", None
-    db.session.commit()
+    db.session.commit()  # the devices it changed are woken as it commits
     events.record("nest.claim.won", serial=serial, user=user_id)
-    hub.publish(wake)
     return 200, True, f"Device {serial} registered to {user_id}", serial
 
 
@@ -130,12 +129,11 @@ def delete_registered_device(serial: str):
     if not service.SERIAL_PATH_RE.fullmatch(serial):
         return nest_control_response(False, "Invalid device serial format", 400)
     user_id = request.args.get("userId", DEFAULT_USER)
-    deleted, wake = service.unregister(serial, user_id)
+    deleted, _ = service.unregister(serial, user_id)
     if not deleted:
         db.session.rollback()
         return nest_control_response(False, f"Device {serial} not found")
-    db.session.commit()
-    hub.publish(wake)
+    db.session.commit()  # wakes the user's other devices
     return nest_control_response(True, f"Device {serial} deleted")
 
 

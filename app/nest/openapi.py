@@ -235,7 +235,7 @@ _DEVICE_PARAMS = [
         "description": "The serial.",
         "schema": {"type": "string"},
     },
-    query("serial", "The serial.", type="string", pattern=nest.SERIAL_PATTERN),
+    query("serial", "The serial.", type="string", pattern=service.SERIAL_PATTERN),
 ]
 _STANDARD_HEADERS = {
     "X-nl-service-timestamp": {"description": "Now, epoch ms.", "schema": {"type": "string"}},

@@ -23,6 +23,7 @@ from app.clock import now_ms
 from app.dbutil import insert_ignore, insert_ignore_many
 from app.extensions import db
 from app.nest.models import NestBucket, NestDevice, NestEntryKey, NestLastSent, NestOwnership
+from app.pushhub import hub
 
 ENTRY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 ENTRY_LENGTH = 7
@@ -788,6 +789,7 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
     wake |= _sync_structures(user_id, exclude=serial, now=now)
     if previous is not None and previous != user_id:
         wake |= _sync_structures(previous, now=now)
+    hub.publish_after_commit(wake)
     return serial, wake
 
 
@@ -834,7 +836,9 @@ def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
     ).rowcount
     if not removed:
         return False, set()
-    return True, _sync_structures(user_id) | {serial}
+    wake = _sync_structures(user_id) | {serial}
+    hub.publish_after_commit(wake)
+    return True, wake
 
 
 # --- listings ------------------------------------------------------------------------------

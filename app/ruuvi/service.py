@@ -164,6 +164,7 @@ def issue_code(email: str) -> None:
         )
         if inserted:
             mail.queue(email, SUBJECT, message_text(code))
+            mail.wake_after_commit()
             events.record("ruuvi.code.sent", email=email)
             return
     raise RuntimeError(f"no free verification code after {CODE_TRIES} tries")

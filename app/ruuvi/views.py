@@ -158,8 +158,7 @@ def send_code(body) -> str:
             400, f"Invalid e-mail address: {exc.shown}", "ER_INVALID", "ER_INVALID_EMAIL_ADDRESS"
         ) from None
     service.issue_code(email)
-    db.session.commit()
-    mail.wake()
+    db.session.commit()  # the sender is woken as it commits
     return email
 
 
