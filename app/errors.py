@@ -1,8 +1,9 @@
 """One place that turns every failure into the answer of the protocol it happened in.
 
-The request path decides the namespace (Nest device, Nest control, Hue, Ruuvi, other); each
-namespace renders the spec's body for 404, 405, 413, 429 and 500. No path ever gets
-Werkzeug's HTML error page or an unplanned 500.
+The request path decides the namespace: each protocol registers the paths it owns and how it
+renders an error (its ``errors`` module), so this module knows no protocol; paths nobody owns
+get the generic ``{"error":…}``. No path ever gets Werkzeug's HTML error page or an unplanned
+500.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import http
 import logging
 import re
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Flask, Response, request
 from flask_limiter import RateLimitExceeded
@@ -22,11 +25,6 @@ from app import envelopes, events
 from app.limits import LimitsUnavailable, Throttled, seconds_until
 
 log = logging.getLogger(__name__)
-
-NEST_CONTROL_PATHS = ("/api/register", "/api/devices", "/api/registered-devices")
-_NEST_DEVICE_PREFIXES = ("/nest/", "/transport/", "/czfe/", "/passphrase/")
-_NEST_DEVICE_PATHS = ("/nest", "/entry", "/ping", "/passphrase", "/upload", "/transport")
-RUUVI_PATHS = ("/register", "/verify", "/user", "/sessions")
 
 _MESSAGES = {
     400: "Bad request",
@@ -52,73 +50,55 @@ class ApiError(Exception):
         self.response = response
 
 
-def namespace_of(path: str) -> str:
-    """Which protocol's envelope answers for ``path``."""
+@dataclass(frozen=True)
+class Namespace:
+    """A protocol's share of the paths and how it answers an error there.
+
+    ``owns`` gets the path without trailing slashes; ``render`` gets the status, the generic
+    message for it and any extra headers, and returns the protocol's answer. Protocols
+    register theirs (:func:`register_namespace`) from their own ``errors`` module.
+    """
+
+    name: str
+    order: int  # asked in this order: a narrower namespace before a wider one under /api
+    owns: Callable[[str], bool]
+    render: Callable[[int, str, dict | None], Response]
+
+
+_NAMESPACES: list[Namespace] = []
+
+
+def register_namespace(namespace: Namespace) -> None:
+    """Add a protocol's namespace (once per name)."""
+    if all(existing.name != namespace.name for existing in _NAMESPACES):
+        _NAMESPACES.append(namespace)
+        _NAMESPACES.sort(key=lambda each: each.order)
+
+
+def _owner(path: str) -> Namespace | None:
     bare = path.rstrip("/") or "/"
-    if bare in NEST_CONTROL_PATHS or bare.startswith("/api/registered-devices/"):
-        return "nest-control"
-    if bare == "/api" or bare.startswith("/api/"):
-        return "hue"
-    if bare in _NEST_DEVICE_PATHS or bare.startswith(_NEST_DEVICE_PREFIXES):
-        return "nest-device"
-    if bare in RUUVI_PATHS or bare.startswith("/sessions/"):
-        return "ruuvi"
-    return "other"
+    return next((space for space in _NAMESPACES if space.owns(bare)), None)
 
 
-def hue_address(path: str) -> str:
-    """The Hue resource address of a ``/api…`` path: ``/`` or ``/<rest after username>``."""
-    parts = [p for p in path.split("/") if p]
-    rest = parts[2:]  # drop "api" and the username
-    return "/" + "/".join(rest)
+def namespace_of(path: str) -> str:
+    """Which protocol's envelope answers for ``path`` (``other`` when none claims it)."""
+    owner = _owner(path)
+    return owner.name if owner is not None else "other"
 
 
-def _hue(status: int, path: str) -> Response:
-    address = hue_address(path)
-    if status == 413:
-        item = envelopes.hue_error_item(2, address, "body contains invalid json")
-    elif status == 405:
-        item = envelopes.hue_error_item(
-            4, address, f"method, {request.method}, not available for resource, {address}"
-        )
-    elif status in (404, 414):
-        item = envelopes.hue_error_item(3, address, f"resource, {address}, not available")
-    elif 400 <= status < 500 or status == 501:
-        # The request could not be read whole (framing, headers, a slow body).
-        item = envelopes.hue_error_item(2, address, "body contains invalid json")
-    else:
-        item = envelopes.hue_error_item(901, "/", "internal error, 500")
-    return envelopes.hue_response([item])
-
-
-_RUUVI = {
-    400: ("Bad request", "ER_INVALID", None),
-    404: ("NOT FOUND", "ER_NOT_FOUND", None),
-    405: ("Method not allowed", "ER_INVALID", None),
-    413: ("Request body too large", "ER_INVALID", "ER_INVALID_FORMAT"),
-    429: ("Too many requests", "ER_THROTTLED", None),
-    500: ("Internal error", "ER_INTERNAL", None),
-    503: ("Service unavailable", "ER_INTERNAL", None),
-}
+def message_for(status: int) -> str:
+    """The generic text of an error status."""
+    if status == 429:
+        return "Too many requests"
+    return _MESSAGES.get(status, _MESSAGES[500] if status >= 500 else _MESSAGES[400])
 
 
 def error_response(status: int, headers: dict | None = None) -> Response:
     """The answer for ``status`` in the envelope of the current request's namespace."""
-    space = namespace_of(request.path)
-    message = _MESSAGES.get(status, _MESSAGES[500] if status >= 500 else _MESSAGES[400])
-    if status == 429:
-        message = "Too many requests"
-    if space == "hue":
-        return _hue(status, request.path)
-    if space == "nest-control":
-        if status == 429:
-            message = "Too many registration attempts"
-        return envelopes.nest_control_response(False, message, status, headers=headers)
-    if space == "ruuvi":
-        fallback = _RUUVI[500] if status >= 500 else (message, "ER_INVALID", None)
-        error, code, sub = _RUUVI.get(status, fallback)
-        return envelopes.ruuvi_error_response(status, error, code, sub, headers=headers)
-    return envelopes.nest_error_response(message, status, headers)
+    owner = _owner(request.path)
+    if owner is not None:
+        return owner.render(status, message_for(status), headers)
+    return envelopes.nest_error_response(message_for(status), status, headers)
 
 
 def flask_limiter_retry_after() -> int:

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("hue", __name__)
 
-from app.hue import openapi, views  # noqa: E402,F401  (routes and document part register)
+from app.hue import errors, openapi, views  # noqa: E402,F401  (routes, errors, document)

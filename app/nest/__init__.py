@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("nest", __name__)
 
-from app.nest import control, device, openapi  # noqa: E402,F401  (routes, document part)
+from app.nest import control, device, errors, openapi  # noqa: E402,F401  (routes, errors, document)

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("ruuvi", __name__)
 
-from app.ruuvi import openapi, views  # noqa: E402,F401  (routes and document part register)
+from app.ruuvi import errors, openapi, views  # noqa: E402,F401  (routes, errors, document)
