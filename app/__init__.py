@@ -54,19 +54,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from app import cli as homepair_cli
     from app import events, hue, mail, metrics, nest, openapi, ruuvi, web
-    from app.hue import cli as hue_cli
-    from app.hue import models as _hue_models  # noqa: F401
-    from app.nest import cli as nest_cli
-    from app.ruuvi import cli as ruuvi_cli
-    from app.ruuvi import models as _ruuvi_models  # noqa: F401
-    from app.web import cli as web_cli
-    from app.web import models as _web_models  # noqa: F401
 
-    # Nest first: its static control paths must win over Hue's /api/<username>.
     app.register_blueprint(health.bp)
-    app.register_blueprint(nest.bp)
-    app.register_blueprint(hue.bp)
-    app.register_blueprint(ruuvi.bp)
+    # The rooms. Nest first: its static control paths must win over Hue's /api/<username>.
+    for room in (nest, hue, ruuvi):
+        room.init_app(app)
     app.register_blueprint(openapi.bp)
     # The web pages and their CSRF protection; the protocol APIs' clients send no CSRF token.
     web.init_app(app, exempt=(health.bp, nest.bp, hue.bp, ruuvi.bp))
@@ -74,10 +66,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     events.init_app(app)
     metrics.init_app(app)
     _init_push(app)
-    app.cli.add_command(nest_cli.nest)
-    app.cli.add_command(hue_cli.hue)
-    app.cli.add_command(ruuvi_cli.ruuvi)
-    app.cli.add_command(web_cli.admin)
     app.cli.add_command(homepair_cli.events_command, "events")
     return app
 

@@ -41,6 +41,7 @@ def init_app(app: Flask, exempt: Iterable[Blueprint] = ()) -> None:
     for blueprint in exempt:
         csrf.exempt(blueprint)
     app.register_blueprint(bp)
+    app.cli.add_command(cli.admin)
 
 
-from app.web import errors, views  # noqa: E402,F401  (handlers and routes register on bp)
+from app.web import cli, errors, models, views  # noqa: E402,F401  (handlers, tables, routes, commands)
