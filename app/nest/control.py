@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import functools
-import hmac
 
-from flask import current_app, request
+from flask import request
 
-from app import events
 from app.bodies import json_body
 from app.envelopes import json_response, nest_control_response
-from app.extensions import db, guard
-from app.limits import client_ip, everyone
-from app.nest import bp, service
+from app.extensions import db
+from app.limits import client_ip
+from app.nest import bp, claims, service
 from app.pushhub import hub
 from app.routing import add_routes, other_methods
-
-DEFAULT_USER = "homeassistant"
-
-
-def control_token_ok(given: str | None) -> bool:
-    """Whether ``given`` is the control token; a wrong one is a guess, spent before comparing.
-
-    With ``NEST_CONTROL_TOKEN`` unset every caller is allowed and nothing is counted. Raises
-    :class:`app.limits.Throttled` / :class:`~app.limits.LimitsUnavailable` when the client's
-    token budget (``NEST_CONTROL_AUTH_LIMIT_PER_IP``) is spent or cannot be counted.
-    """
-    expected = current_app.config["NEST_CONTROL_TOKEN"]
-    if not expected:
-        return True
-    guard.spend("NEST_CONTROL_AUTH_LIMIT_PER_IP", "nest-control-auth-ip", client_ip())
-    return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
 def require_control_token(view):
@@ -39,7 +21,8 @@ def require_control_token(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if not control_token_ok(given.strip() if scheme.lower() == "bearer" else None):
+        given = given.strip() if scheme.lower() == "bearer" else None
+        if not claims.control_token_ok(given, client_ip()):
             return nest_control_response(
                 False, "Unauthorized", 401, headers={"WWW-Authenticate": "Bearer"}
             )
@@ -48,42 +31,11 @@ def require_control_token(view):
     return wrapper
 
 
-def spend_claim_budget() -> None:
-    """Count one claim attempt per client IP, then in total, before it is evaluated.
-
-    The web pairing form spends the same budgets. Raises :class:`app.limits.Throttled` or
-    :class:`~app.limits.LimitsUnavailable` (the limits fail closed).
-    """
-    guard.spend("NEST_REGISTER_LIMIT_PER_IP", "nest-register-ip", client_ip())
-    guard.spend("NEST_REGISTER_LIMIT_TOTAL", "nest-register-total", everyone())
-
-
-def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
-    """Validate and claim; ``(status, success, message, serial)``.
-
-    The caller has spent the claim budget. A success commits, then wakes the devices whose
-    buckets changed.
-    """
-    try:
-        code, user_id = service.validate_claim(body)
-    except service.ClaimError as exc:
-        events.record("nest.claim.failed", reason=str(exc))
-        return 400, False, str(exc), None
-    serial, _ = service.claim(code, user_id)
-    if serial is None:
-        db.session.rollback()
-        events.record("nest.claim.failed", reason="no live key")
-        return 200, False, "Invalid, expired, or already claimed entry key", None
-    db.session.commit()  # the devices it changed are woken as it commits
-    events.record("nest.claim.won", serial=serial, user=user_id)
-    return 200, True, f"Device {serial} registered to {user_id}", serial
-
-
 @require_control_token
 def register():
     """``POST /api/register``: claim the code on a thermostat's screen for a user."""
-    spend_claim_budget()
-    status, success, message, serial = claim_and_wake(json_body())
+    claims.spend_claim_budget(client_ip())
+    status, success, message, serial = claims.claim_and_wake(json_body())
     return nest_control_response(success, message, status, serial=serial)
 
 
@@ -119,7 +71,7 @@ def devices():
 @require_control_token
 def registered_devices():
     """``GET /api/registered-devices``: a user's devices, newest first."""
-    user_id = request.args.get("userId", DEFAULT_USER)
+    user_id = request.args.get("userId", claims.DEFAULT_USER)
     return json_response(service.registered_devices(user_id))
 
 
@@ -128,7 +80,7 @@ def delete_registered_device(serial: str):
     """``DELETE /api/registered-devices/<serial>``: the user gives a device up."""
     if not service.SERIAL_PATH_RE.fullmatch(serial):
         return nest_control_response(False, "Invalid device serial format", 400)
-    user_id = request.args.get("userId", DEFAULT_USER)
+    user_id = request.args.get("userId", claims.DEFAULT_USER)
     deleted, _ = service.unregister(serial, user_id)
     if not deleted:
         db.session.rollback()

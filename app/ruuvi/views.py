@@ -7,14 +7,15 @@ import functools
 from flask import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from app import events, mail
+from app import mail
 from app.bodies import json_body
 from app.envelopes import ruuvi_error_response, ruuvi_success_response
 from app.errors import namespace_of
-from app.extensions import db, guard, limiter
-from app.limits import MISSING, client_ip, everyone
+from app.extensions import db
+from app.limits import MISSING, client_ip
 from app.routing import add_routes
-from app.ruuvi import bp, service
+from app.ruuvi import bp, service, signin
+from app.ruuvi.signin import Refused
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -45,61 +46,7 @@ def _email_key() -> str:
         return MISSING
 
 
-def _setting(name: str) -> str:
-    # Read per request, so each app (and each test's config) uses its own limit strings.
-    return current_app.config[name]
-
-
-def register_limits_for(email_key):
-    """The ``/register`` limits, with ``email_key`` reading the address of the request.
-
-    flask-limiter hits each limit as it checks it (atomically, before the view runs), so every
-    attempt counts, an invalid body included; a body without a usable address spends only the
-    per-IP and total budgets (one shared per-address bucket for all of them would let anyone
-    throttle everyone's typos). These limits guard mail cost and spam, not a guess, so they
-    fail open (to per-process memory) when Redis is unreachable. The scopes are shared, so
-    every view decorated with them (the web sign-in form too) draws on the same budgets.
-    """
-    decorators = [
-        limiter.shared_limit(
-            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_EMAIL"),
-            scope="ruuvi-register-email",
-            key_func=email_key,
-            exempt_when=lambda: email_key() == MISSING,
-        ),
-        limiter.shared_limit(
-            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_IP"),
-            scope="ruuvi-register-ip",
-            key_func=client_ip,
-        ),
-        limiter.shared_limit(
-            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_TOTAL"),
-            scope="ruuvi-register-total",
-            key_func=everyone,
-        ),
-    ]
-
-    def apply(view):
-        # flask-limiter checks (and hits) limits of one window length in the order they were
-        # applied and stops at the first breach: most specific first, so a flood of one
-        # address is refused before it spends the IP's or everyone's budget.
-        for decorate in decorators:
-            view = decorate(view)
-        return view
-
-    return apply
-
-
-register_limits = register_limits_for(_email_key)
-
-
-def spend_verify_budget() -> None:
-    """Count one ``/verify`` attempt per client IP, then in total, before it is evaluated.
-
-    A code is a guess: these budgets fail closed. The web sign-in form spends them too.
-    """
-    guard.spend("RUUVI_VERIFY_LIMIT_PER_IP", "ruuvi-verify-ip", client_ip())
-    guard.spend("RUUVI_VERIFY_LIMIT_TOTAL", "ruuvi-verify-total", everyone())
+register_limits = signin.register_limits_for(_email_key)
 
 
 def _unauthorized() -> Response:
@@ -127,62 +74,11 @@ def authenticated(view):
     return wrapper
 
 
-class Refused(Exception):
-    """A request the protocol refuses: the status and error fields of its answer."""
-
-    def __init__(self, status: int, error: str, code: str, sub_code: str | None = None):
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.code = code
-        self.sub_code = sub_code
-
-    def response(self) -> Response:
-        """The refusal as the Ruuvi JSON error answer."""
-        return ruuvi_error_response(self.status, self.error, self.code, self.sub_code)
-
-
-def send_code(body) -> str:
-    """Rows 2-4 of ``/register``: check the address, issue a code and queue its e-mail.
-
-    Commits and wakes the mail sender; returns the address as given, or raises
-    :class:`Refused`. A sent code counts against the register limits. The API and the web
-    sign-in form both call this, so they answer alike.
-    """
-    try:
-        email = service.parse_register(body)
-    except service.NotAnObject:
-        raise Refused(400, "Invalid JSON", "ER_INVALID", "ER_INVALID_FORMAT") from None
-    except service.InvalidEmail as exc:
-        raise Refused(
-            400, f"Invalid e-mail address: {exc.shown}", "ER_INVALID", "ER_INVALID_EMAIL_ADDRESS"
-        ) from None
-    service.issue_code(email)
-    db.session.commit()  # the sender is woken as it commits
-    return email
-
-
-def verify_code(token: str) -> service.Verified:
-    """Rows 2-4 of ``/verify``: redeem a code (committed) or raise :class:`Refused`.
-
-    The caller has spent the verify budget (:func:`spend_verify_budget`).
-    """
-    if not token:
-        raise Refused(400, "Missing token", "ER_INVALID", "ER_INVALID_ARGUMENT")
-    verified = service.redeem(token)
-    if verified is None:
-        db.session.rollback()
-        events.record("ruuvi.code.refused")
-        raise Refused(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
-    db.session.commit()
-    return verified
-
-
 @register_limits
 def register():
     """``POST /register``: e-mail a code to a new or existing account's address."""
     try:
-        email = send_code(_body())
+        email = signin.send_code(_body())
     except Refused as exc:
         return exc.response()
     return ruuvi_success_response({"email": email})
@@ -190,9 +86,9 @@ def register():
 
 def verify():
     """``GET /verify?token=<code>``: trade a code for an access token."""
-    spend_verify_budget()
+    signin.spend_verify_budget(client_ip())
     try:
-        verified = verify_code(request.args.get("token", ""))
+        verified = signin.verify_code(request.args.get("token", ""))
     except Refused as exc:
         return exc.response()
     return ruuvi_success_response(

@@ -17,11 +17,11 @@ from app import events
 from app.clock import hue_time, now_s
 from app.extensions import db
 from app.hue import service as hue
-from app.limits import MISSING
-from app.nest import control as nest_control
+from app.limits import MISSING, client_ip
+from app.nest import claims as nest_claims
 from app.nest import service as nest
 from app.ruuvi import service as ruuvi
-from app.ruuvi import views as ruuvi_views
+from app.ruuvi import signin as ruuvi_signin
 from app.web import bp
 from app.web.account import (
     PENDING_EMAIL_KEY,
@@ -112,7 +112,7 @@ def index():
 
 def _default_user() -> str:
     account = current_account()
-    return account.email if account else nest_control.DEFAULT_USER
+    return account.email if account else nest_claims.DEFAULT_USER
 
 
 def _token_required() -> bool:
@@ -145,13 +145,13 @@ def pair():
 def pair_submit():
     """Claim the typed entry code through the Nest control service (same limits as the API)."""
     form = PairForm()
-    if not nest_control.control_token_ok(form.token.data):
+    if not nest_claims.control_token_ok(form.token.data, client_ip()):
         # As POST /api/register: a bad token spends the token budget, not the claim budget.
         return _pair_page(form, 401, error="Unauthorized")
-    nest_control.spend_claim_budget()
+    nest_claims.spend_claim_budget(client_ip())
     user = (form.user.data or "").strip()
     body = {"code": normalise_entry_code(form.code.data), "userId": user}
-    status, success, message, serial = nest_control.claim_and_wake(body)
+    status, success, message, serial = nest_claims.claim_and_wake(body)
     if success:
         form.code.data = ""
         return _pair_page(form, status, message=message, serial=serial, authorised=True)
@@ -186,13 +186,13 @@ def signin():
 
 
 @bp.post("/signin")
-@ruuvi_views.register_limits_for(_form_email_key)
+@ruuvi_signin.register_limits_for(_form_email_key)
 def signin_submit():
     """E-mail a code through the Ruuvi service (same limits as ``POST /register``)."""
     form = EmailForm()
     try:
-        email = ruuvi_views.send_code({"email": _form_email()})
-    except ruuvi_views.Refused as exc:
+        email = ruuvi_signin.send_code({"email": _form_email()})
+    except ruuvi_signin.Refused as exc:
         return render_template("signin.html", form=form, error=exc.error), exc.status
     session[PENDING_EMAIL_KEY] = email
     return _see_other("web.signin_code")
@@ -219,10 +219,10 @@ def signin_code():
 def signin_code_submit():
     """Trade the code for a Ruuvi session (same limits as ``GET /verify``); sign the browser in."""
     form = CodeForm()
-    ruuvi_views.spend_verify_budget()
+    ruuvi_signin.spend_verify_budget(client_ip())
     try:
-        verified = ruuvi_views.verify_code((form.code.data or "").strip())
-    except ruuvi_views.Refused as exc:
+        verified = ruuvi_signin.verify_code((form.code.data or "").strip())
+    except ruuvi_signin.Refused as exc:
         return _code_page(form, error=exc.error), exc.status
     sign_in(verified.access_token)
     if verified.new_user:

@@ -1,0 +1,123 @@
+"""Ruuvi sign-in use cases: e-mail a code, trade it for a session, and their budgets.
+
+The API views (``POST /register``, ``GET /verify``) and the web sign-in pages both call these,
+so they answer alike and draw on the same limits.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Response, current_app
+
+from app import events
+from app.envelopes import ruuvi_error_response
+from app.extensions import db, guard, limiter
+from app.limits import MISSING, client_ip, everyone
+from app.ruuvi import service
+
+
+def _setting(name: str) -> str:
+    # Read per request, so each app (and each test's config) uses its own limit strings.
+    return current_app.config[name]
+
+
+def register_limits_for(email_key):
+    """The ``/register`` limits, with ``email_key`` reading the address of the request.
+
+    flask-limiter hits each limit as it checks it (atomically, before the view runs), so every
+    attempt counts, an invalid body included; a body without a usable address spends only the
+    per-IP and total budgets (one shared per-address bucket for all of them would let anyone
+    throttle everyone's typos). These limits guard mail cost and spam, not a guess, so they
+    fail open (to per-process memory) when Redis is unreachable. The scopes are shared, so
+    every view decorated with them (the web sign-in form too) draws on the same budgets.
+    """
+    decorators = [
+        limiter.shared_limit(
+            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_EMAIL"),
+            scope="ruuvi-register-email",
+            key_func=email_key,
+            exempt_when=lambda: email_key() == MISSING,
+        ),
+        limiter.shared_limit(
+            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_IP"),
+            scope="ruuvi-register-ip",
+            key_func=client_ip,
+        ),
+        limiter.shared_limit(
+            functools.partial(_setting, "RUUVI_REGISTER_LIMIT_TOTAL"),
+            scope="ruuvi-register-total",
+            key_func=everyone,
+        ),
+    ]
+
+    def apply(view):
+        # flask-limiter checks (and hits) limits of one window length in the order they were
+        # applied and stops at the first breach: most specific first, so a flood of one
+        # address is refused before it spends the IP's or everyone's budget.
+        for decorate in decorators:
+            view = decorate(view)
+        return view
+
+    return apply
+
+
+def spend_verify_budget(client: str) -> None:
+    """Count one ``/verify`` attempt from ``client`` (its IP key), then in total, before it is
+    evaluated.
+
+    A code is a guess: these budgets fail closed. The web sign-in form spends them too.
+    """
+    guard.spend("RUUVI_VERIFY_LIMIT_PER_IP", "ruuvi-verify-ip", client)
+    guard.spend("RUUVI_VERIFY_LIMIT_TOTAL", "ruuvi-verify-total", everyone())
+
+
+class Refused(Exception):
+    """A request the protocol refuses: the status and error fields of its answer."""
+
+    def __init__(self, status: int, error: str, code: str, sub_code: str | None = None):
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.code = code
+        self.sub_code = sub_code
+
+    def response(self) -> Response:
+        """The refusal as the Ruuvi JSON error answer."""
+        return ruuvi_error_response(self.status, self.error, self.code, self.sub_code)
+
+
+def send_code(body) -> str:
+    """Rows 2-4 of ``/register``: check the address, issue a code and queue its e-mail.
+
+    Commits and wakes the mail sender; returns the address as given, or raises
+    :class:`Refused`. A sent code counts against the register limits. The API and the web
+    sign-in form both call this, so they answer alike.
+    """
+    try:
+        email = service.parse_register(body)
+    except service.NotAnObject:
+        raise Refused(400, "Invalid JSON", "ER_INVALID", "ER_INVALID_FORMAT") from None
+    except service.InvalidEmail as exc:
+        raise Refused(
+            400, f"Invalid e-mail address: {exc.shown}", "ER_INVALID", "ER_INVALID_EMAIL_ADDRESS"
+        ) from None
+    service.issue_code(email)
+    db.session.commit()  # the sender is woken as it commits
+    return email
+
+
+def verify_code(token: str) -> service.Verified:
+    """Rows 2-4 of ``/verify``: redeem a code (committed) or raise :class:`Refused`.
+
+    The caller has spent the verify budget (:func:`spend_verify_budget`).
+    """
+    if not token:
+        raise Refused(400, "Missing token", "ER_INVALID", "ER_INVALID_ARGUMENT")
+    verified = service.redeem(token)
+    if verified is None:
+        db.session.rollback()
+        events.record("ruuvi.code.refused")
+        raise Refused(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
+    db.session.commit()
+    return verified
