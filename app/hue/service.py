@@ -38,7 +38,7 @@ MAX_DEVICETYPE_BYTES = 40
 COLLECTIONS = ("lights", "groups", "schedules", "scenes", "rules", "sensors", "resourcelinks")
 
 _CLIENT_USERNAME = re.compile(r"[0-9A-Za-z]{10,40}")
-_WHITELIST_DELETE = re.compile(r"config/whitelist/([^/]+)")
+WHITELIST_DELETE = re.compile(r"config/whitelist/([^/]+)")
 
 
 def invalid_json(address: str) -> dict:
@@ -438,44 +438,3 @@ def update_config(body: Any) -> list[dict]:
         else:
             results.append(invalid_value("/config", "linkbutton", value))
     return results
-
-
-# --- resources under /api/<username> --------------------------------------------------------
-
-
-def resource_answer(username: str, rest: str, method: str, host: str, body_reader) -> Any:
-    """The answer for ``METHOD /api/<username>/<rest>`` (spec §5, §6).
-
-    ``rest`` is the path after the username without slashes at either end; ``body_reader``
-    returns the parsed JSON body and is called only when the resource reads one, so a
-    refused request never has its body read. The caller commits.
-    """
-    verb = "GET" if method == "HEAD" else method
-    if username == "config" and rest == "" and verb == "GET":
-        # GET /api/config: "config" can never be a key (keys have 10+ characters).
-        return short_config()
-    if authenticate(username) is None:
-        if rest == "config" and verb == "GET":
-            return short_config()
-        return [unauthorized("/" + rest.split("/", 1)[0])]
-    address = "/" + rest
-    if rest == "":
-        if verb == "GET":
-            return full_state(host)
-    elif rest == "config":
-        if verb == "GET":
-            return full_config(host)
-        if verb == "PUT":
-            return update_config(body_reader())
-    elif rest in COLLECTIONS:
-        if verb == "GET":
-            return {}
-    elif match := _WHITELIST_DELETE.fullmatch(rest):
-        if verb == "DELETE":
-            key = match.group(1)
-            if delete_key(key):
-                return [hue_success_item(f"/config/whitelist/{key} deleted")]
-            return [resource_not_available(f"/config/whitelist/{key}")]
-    else:
-        return [resource_not_available(address)]
-    return [method_not_available(method, address)]

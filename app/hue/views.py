@@ -7,6 +7,7 @@ ones no list names (``PROPFIND``), so Werkzeug never answers a Hue path with its
 
 from __future__ import annotations
 
+from typing import Any
 from xml.sax.saxutils import escape
 
 from flask import Response, request
@@ -14,7 +15,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Rule
 
 from app.bodies import json_body
-from app.envelopes import hue_response
+from app.envelopes import hue_response, hue_success_item
 from app.errors import namespace_of
 from app.extensions import db
 from app.hue import bp, service
@@ -38,9 +39,47 @@ def resource(tail: str):
         # A newline is a character Nest's <path:serial> does not match: also Nest's 404.
         raise NotFound() if "//" in request.path or "\n" in request.path else MethodNotAllowed()
     username, _, rest = tail.partition("/")
-    answer = service.resource_answer(username, rest.rstrip("/"), request.method, _host(), json_body)
+    answer = _resource_answer(username, rest.rstrip("/"), request.method, _host(), json_body)
     db.session.commit()
     return hue_response(answer)
+
+
+def _resource_answer(username: str, rest: str, method: str, host: str, body_reader) -> Any:
+    """The answer for ``METHOD /api/<username>/<rest>`` (spec §5, §6).
+
+    ``rest`` is the path after the username without slashes at either end; ``body_reader``
+    returns the parsed JSON body and is called only when the resource reads one, so a
+    refused request never has its body read. The caller commits.
+    """
+    verb = "GET" if method == "HEAD" else method
+    if username == "config" and rest == "" and verb == "GET":
+        # GET /api/config: "config" can never be a key (keys have 10+ characters).
+        return service.short_config()
+    if service.authenticate(username) is None:
+        if rest == "config" and verb == "GET":
+            return service.short_config()
+        return [service.unauthorized("/" + rest.split("/", 1)[0])]
+    address = "/" + rest
+    if rest == "":
+        if verb == "GET":
+            return service.full_state(host)
+    elif rest == "config":
+        if verb == "GET":
+            return service.full_config(host)
+        if verb == "PUT":
+            return service.update_config(body_reader())
+    elif rest in service.COLLECTIONS:
+        if verb == "GET":
+            return {}
+    elif match := service.WHITELIST_DELETE.fullmatch(rest):
+        if verb == "DELETE":
+            key = match.group(1)
+            if service.delete_key(key):
+                return [hue_success_item(f"/config/whitelist/{key} deleted")]
+            return [service.resource_not_available(f"/config/whitelist/{key}")]
+    else:
+        return [service.resource_not_available(address)]
+    return [service.method_not_available(method, address)]
 
 
 def _host() -> str:
