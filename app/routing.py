@@ -12,10 +12,17 @@ ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 def add_routes(
     bp: Blueprint, paths: Iterable[str], view: Callable, methods: Iterable[str], slash: bool = True
 ) -> None:
-    """Register ``view`` on every path, each also with one trailing slash when ``slash``."""
+    """Register ``view`` on every path, each also answering with one trailing slash when
+    ``slash``.
+
+    One rule per path (Werkzeug's ``strict_slashes=False`` takes the slash), so ``flask routes``
+    lists each path once; a path ending in a ``<path:…>`` converter keeps a second rule, since
+    that converter would swallow the slash into its value.
+    """
     methods = list(methods)
     for path in paths:
-        variants = (path, path + "/") if slash and not path.endswith("/") else (path,)
+        swallows = path.endswith(">") and "<path:" in path.rsplit("/", 1)[-1]
+        variants = (path, path + "/") if slash and swallows else (path,)
         for rule in variants:
             bp.add_url_rule(
                 rule,
@@ -23,6 +30,7 @@ def add_routes(
                 view_func=view,
                 methods=methods,
                 provide_automatic_options=False,
+                strict_slashes=not slash,
             )
 
 
