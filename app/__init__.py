@@ -13,6 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import config as config_module
 
 MAX_BODY = 1024 * 1024
+# What one host's workers may open to a shared database in all, below PostgreSQL's default
+# max_connections (100) with room for psql, migrations and a second host's CLI.
+DB_CONNECTIONS_PER_HOST = 60
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -131,7 +134,18 @@ def _derive(app: Flask) -> None:
         # Lock waits happen in Python (cooperatively), not in SQLite's C busy handler.
         options["connect_args"] = {"timeout": 0, "factory": CooperativeConnection}
     else:
-        options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "pool_pre_ping": True}
+        # Every worker of a host shares PostgreSQL's connection limit (100 by default): the
+        # host's workers together open at most DB_CONNECTIONS_PER_HOST; a burst waits for a
+        # pooled connection instead of being refused by the server.
+        workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+        per_worker = max(4, DB_CONNECTIONS_PER_HOST // max(1, workers))
+        pool_size = max(2, per_worker // 3)
+        options = {
+            "pool_size": pool_size,
+            "max_overflow": per_worker - pool_size,
+            "pool_timeout": 10,
+            "pool_pre_ping": True,
+        }
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # homepair-memory:// is memory:// without its key leak (app.limits.PrunedMemoryStorage).
