@@ -12,7 +12,10 @@ from tests.nest.factories import auth, new_serial
 def test_healthz_reports_a_broken_database(tmp_path):
     folder = tmp_path / "gone"
     folder.mkdir()
-    broken = create_app({"DATABASE_URL": f"sqlite:///{folder}/x.db", "SECRET_KEY": "s"})
+    # TESTING: no background loops (mail, sweeps, audit) left polling a vanished database.
+    broken = create_app(
+        {"TESTING": True, "DATABASE_URL": f"sqlite:///{folder}/x.db", "SECRET_KEY": "s"}
+    )
     folder.rmdir()  # the database's folder disappears under the running app
     response = broken.test_client().get("/healthz")
     assert (response.status_code, response.data) == (

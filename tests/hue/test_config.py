@@ -76,7 +76,11 @@ def test_generated_mac_is_stable_and_stored(make_client):
         assert stored.scalar_one() == first["mac"]
     # Another app (another worker or host) on the same database gives the same identity.
     other = create_app(
-        {"DATABASE_URL": client.application.config["DATABASE_URL"], "SECRET_KEY": "x"}
+        {
+            "TESTING": True,  # no background loops in the test process
+            "DATABASE_URL": client.application.config["DATABASE_URL"],
+            "SECRET_KEY": "x",
+        }
     )
     assert other.test_client().get("/api/config").get_json()["bridgeid"] == first["bridgeid"]
     with other.app_context():
