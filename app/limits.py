@@ -180,11 +180,6 @@ class Guard:
         except Exception:
             return False
 
-    def reset(self) -> None:
-        """Forget every count (tests)."""
-        storage = self._budgets().strategy.storage
-        storage.reset()
-
 
 _PARSED: dict[str, RateLimitItem] = {}
 

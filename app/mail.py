@@ -107,9 +107,7 @@ def _wake(app: Flask) -> None:
 
 def wake() -> None:
     """Tell this process's sender that a commit added mail (other workers poll)."""
-    sender = current_app.extensions.get(_EXTENSION)
-    if sender is not None:
-        sender.loop.wake()
+    _wake(current_app._get_current_object())
 
 
 # --- building and delivering ---------------------------------------------------------------
