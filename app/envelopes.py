@@ -31,46 +31,14 @@ def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class _Ordered(Schema):
+class OrderedSchema(Schema):
     """Dump only; keys in declaration order; absent attributes left out."""
-
-
-# --- Nest --------------------------------------------------------------------------------
-
-
-class NestErrorSchema(_Ordered):
-    """Device transport error: ``{"error":"…"}``."""
-
-    error = fields.String(required=True)
-
-
-class NestControlSchema(_Ordered):
-    """Control API envelope: ``{"success":…,"serial":…,"message":…}`` (serial optional)."""
-
-    success = fields.Boolean(required=True)
-    serial = fields.String()
-    message = fields.String(required=True)
-
-
-class NestBucketSchema(_Ordered):
-    """A bucket on the wire: revision, timestamp, key, then value (left out on put answers)."""
-
-    object_revision = fields.Integer(required=True)
-    object_timestamp = fields.Integer(required=True)
-    object_key = fields.String(required=True)
-    value = fields.Raw()
-
-
-class NestObjectsSchema(_Ordered):
-    """Device transport body: ``{"objects":[…]}``."""
-
-    objects = fields.List(fields.Nested(NestBucketSchema), required=True)
 
 
 # --- Hue ---------------------------------------------------------------------------------
 
 
-class HueErrorBodySchema(_Ordered):
+class HueErrorBodySchema(OrderedSchema):
     """The inner error object, keys in the order type, address, description."""
 
     type = fields.Integer(required=True)
@@ -78,13 +46,13 @@ class HueErrorBodySchema(_Ordered):
     description = fields.String(required=True)
 
 
-class HueErrorSchema(_Ordered):
+class HueErrorSchema(OrderedSchema):
     """One error element of a Hue result array."""
 
     error = fields.Nested(HueErrorBodySchema, required=True)
 
 
-class HueSuccessSchema(_Ordered):
+class HueSuccessSchema(OrderedSchema):
     """One success element of a Hue result array."""
 
     success = fields.Raw(required=True)
@@ -93,7 +61,7 @@ class HueSuccessSchema(_Ordered):
 # --- Ruuvi -------------------------------------------------------------------------------
 
 
-class RuuviErrorSchema(_Ordered):
+class RuuviErrorSchema(OrderedSchema):
     """``{"result":"error","error":…,"code":…,"sub_code":…}``; sub_code always present."""
 
     result = fields.Constant("error")
@@ -102,36 +70,17 @@ class RuuviErrorSchema(_Ordered):
     sub_code = fields.String(allow_none=True, dump_default=None)
 
 
-class RuuviSuccessSchema(_Ordered):
+class RuuviSuccessSchema(OrderedSchema):
     """``{"result":"success","data":{…}}``."""
 
     result = fields.Constant("success")
     data = fields.Raw(required=True)
 
 
-nest_error = NestErrorSchema()
-nest_control = NestControlSchema()
-nest_bucket = NestBucketSchema()
-nest_objects = NestObjectsSchema()
 hue_error = HueErrorSchema()
 hue_success = HueSuccessSchema()
 ruuvi_error = RuuviErrorSchema()
 ruuvi_success = RuuviSuccessSchema()
-
-
-def nest_error_response(message: str, status: int, headers: dict | None = None) -> Response:
-    """A Nest device error answer."""
-    return json_response(nest_error.dump({"error": message}), status, headers)
-
-
-def nest_control_response(
-    success: bool, message: str, status: int = 200, serial: str | None = None, headers=None
-) -> Response:
-    """A Nest control API answer in the success/message envelope."""
-    body = {"success": success, "message": message}
-    if serial is not None:
-        body["serial"] = serial
-    return json_response(nest_control.dump(body), status, headers)
 
 
 def hue_error_item(type_: int, address: str, description: str) -> dict:

@@ -98,7 +98,7 @@ def error_response(status: int, headers: dict | None = None) -> Response:
     owner = _owner(request.path)
     if owner is not None:
         return owner.render(status, message_for(status), headers)
-    return envelopes.nest_error_response(message_for(status), status, headers)
+    return envelopes.json_response({"error": message_for(status)}, status, headers)
 
 
 def flask_limiter_retry_after() -> int:

@@ -14,8 +14,9 @@ from app import events
 from app.extensions import db, guard
 from app.limits import everyone
 from app.nest import service
+from app.nest.contract import DEFAULT_USER, Msg
 
-DEFAULT_USER = "homeassistant"
+__all__ = ["DEFAULT_USER", "claim_and_wake", "control_token_ok", "spend_claim_budget"]
 
 
 def control_token_ok(given: str | None, client: str) -> bool:
@@ -59,7 +60,7 @@ def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
     if serial is None:
         db.session.rollback()
         events.record("nest.claim.failed", reason="no live key")
-        return 200, False, "Invalid, expired, or already claimed entry key", None
+        return 200, False, Msg.NO_LIVE_KEY, None
     db.session.commit()  # the devices it changed are woken as it commits
     events.record("nest.claim.won", serial=serial, user=user_id)
-    return 200, True, f"Device {serial} registered to {user_id}", serial
+    return 200, True, Msg.REGISTERED.format(serial=serial, user=user_id), serial

@@ -7,10 +7,12 @@ import functools
 from flask import request
 
 from app.bodies import json_body
-from app.envelopes import json_response, nest_control_response
+from app.envelopes import json_response
 from app.extensions import db
 from app.limits import client_ip
 from app.nest import bp, claims, service
+from app.nest.contract import Msg
+from app.nest.contract import control_response as nest_control_response
 from app.pushhub import hub
 from app.routing import add_routes, other_methods
 
@@ -24,7 +26,7 @@ def require_control_token(view):
         given = given.strip() if scheme.lower() == "bearer" else None
         if not claims.control_token_ok(given, client_ip()):
             return nest_control_response(
-                False, "Unauthorized", 401, headers={"WWW-Authenticate": "Bearer"}
+                False, Msg.UNAUTHORIZED, 401, headers={"WWW-Authenticate": "Bearer"}
             )
         return view(*args, **kwargs)
 
@@ -63,7 +65,7 @@ def devices():
     limit = _page_argument("limit", DEFAULT_PAGE, MAX_PAGE)
     offset = _page_argument("offset", 0, 10**9)
     if not limit or offset is None:
-        return nest_control_response(False, "Invalid paging parameters", 400)
+        return nest_control_response(False, Msg.BAD_PAGING, 400)
     page, total = service.list_devices(user_id, hub.count, limit, offset)
     return json_response({"devices": page, "total": total})
 
@@ -79,14 +81,14 @@ def registered_devices():
 def delete_registered_device(serial: str):
     """``DELETE /api/registered-devices/<serial>``: the user gives a device up."""
     if not service.SERIAL_PATH_RE.fullmatch(serial):
-        return nest_control_response(False, "Invalid device serial format", 400)
+        return nest_control_response(False, Msg.BAD_SERIAL, 400)
     user_id = request.args.get("userId", claims.DEFAULT_USER)
     deleted, _ = service.unregister(serial, user_id)
     if not deleted:
         db.session.rollback()
-        return nest_control_response(False, f"Device {serial} not found")
+        return nest_control_response(False, Msg.NOT_FOUND_DEVICE.format(serial=serial))
     db.session.commit()  # wakes the user's other devices
-    return nest_control_response(True, f"Device {serial} deleted")
+    return nest_control_response(True, Msg.DELETED.format(serial=serial))
 
 
 def method_not_allowed(**_):

@@ -10,11 +10,13 @@ from flask import Response, current_app, request
 from app import mail
 from app.bodies import json_body, raw_body
 from app.clock import now_ms
-from app.envelopes import json_bytes, json_response, nest_error_response, nest_objects
+from app.envelopes import json_bytes, json_response
 from app.errors import ApiError
 from app.extensions import db, guard
 from app.limits import client_ip
 from app.nest import bp, service
+from app.nest.contract import Msg, nest_objects
+from app.nest.contract import error_response as nest_error_response
 from app.pushhub import hub
 from app.routing import add_routes
 
@@ -44,7 +46,7 @@ def _new_device_budget() -> None:
 def _serial() -> str:
     serial = service.identify_serial(request.headers, request.args)
     if serial is None:
-        raise ApiError(nest_error_response("Device serial required", 400))
+        raise ApiError(nest_error_response(Msg.SERIAL_REQUIRED, 400))
     service.touch_device(serial, before_create=_new_device_budget)
     return serial
 
@@ -59,7 +61,7 @@ def _json_object() -> dict:
         raise _too_many(exc) from None
     body = json_body()
     if not isinstance(body, dict):
-        raise ApiError(nest_error_response("Invalid JSON", 400))
+        raise ApiError(nest_error_response(Msg.INVALID_JSON, 400))
     return body
 
 
@@ -118,7 +120,7 @@ def passphrase():
     issued = service.entry_key(serial)
     db.session.commit()
     if issued is None:
-        return nest_error_response("Entry key service unavailable", 503)
+        return nest_error_response(Msg.KEYS_UNAVAILABLE, 503)
     code, expires = issued
     return json_response({"value": code, "expires": expires})
 

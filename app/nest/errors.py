@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from flask import Response
 
-from app import envelopes
 from app.errors import Namespace, register_namespace
-
-CONTROL_PATHS = ("/api/register", "/api/devices", "/api/registered-devices")
-DEVICE_PATHS = ("/nest", "/entry", "/ping", "/passphrase", "/upload", "/transport")
-DEVICE_PREFIXES = ("/nest/", "/transport/", "/czfe/", "/passphrase/")
+from app.nest.contract import (
+    CONTROL_PATHS,
+    DEVICE_PATHS,
+    DEVICE_PREFIXES,
+    Msg,
+    control_response,
+    error_response,
+)
 
 
 def _control(status: int, message: str, headers: dict | None) -> Response:
     if status == 429:
-        message = "Too many registration attempts"
-    return envelopes.nest_control_response(False, message, status, headers=headers)
+        message = Msg.LIMITED
+    return control_response(False, message, status, headers=headers)
 
 
 def _device(status: int, message: str, headers: dict | None) -> Response:
-    return envelopes.nest_error_response(message, status, headers)
+    return error_response(message, status, headers)
 
 
 register_namespace(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from apispec import APISpec
 
-from app import envelopes
+from app.errors import message_for
+from app.nest import contract
 from app.nest import schemas as nest
-from app.nest import service
+from app.nest.contract import Msg
 from app.openapi import (
     RETRY_AFTER,
     WWW_BEARER,
@@ -32,38 +33,38 @@ def _control_errors(*statuses: int) -> dict:
     table = {
         400: None,
         401: body(
-            envelopes.NestControlSchema,
+            contract.NestControlSchema,
             "`NEST_CONTROL_TOKEN` is set and the bearer token is missing or wrong.",
-            {"unauthorized": _control("Unauthorized")},
+            {"unauthorized": _control(Msg.UNAUTHORIZED)},
             WWW_BEARER,
         ),
         408: body(
-            envelopes.NestControlSchema,
+            contract.NestControlSchema,
             "The body took longer than `REQUEST_BODY_TIMEOUT_SECONDS`; the connection closes.",
-            {"tooSlow": _control("Request body too slow")},
+            {"tooSlow": _control(message_for(408))},
         ),
         413: body(
-            envelopes.NestControlSchema,
+            contract.NestControlSchema,
             "Body over 1 MiB.",
-            {"tooLarge": _control("Request body too large")},
+            {"tooLarge": _control(message_for(413))},
         ),
         429: body(
-            envelopes.NestControlSchema,
+            contract.NestControlSchema,
             "A claim limit (per client IP, or in total) or, with a control token set, the "
             "client's token budget is exhausted.",
-            {"limited": _control("Too many registration attempts")},
+            {"limited": _control(Msg.LIMITED)},
             RETRY_AFTER,
         ),
         503: body(
-            envelopes.NestControlSchema,
+            contract.NestControlSchema,
             "The rate-limit store is unreachable: guessing limits fail closed, nothing was tried.",
-            {"unavailable": _control("Service unavailable")},
+            {"unavailable": _control(message_for(503))},
             RETRY_AFTER,
         ),
         500: body(
-            envelopes.NestControlSchema,
+            contract.NestControlSchema,
             "Internal failure (e.g. the database is down).",
-            {"internal": _control("Internal error")},
+            {"internal": _control(message_for(500))},
         ),
     }
     return {str(status): table[status] for status in statuses}
@@ -71,15 +72,13 @@ def _control_errors(*statuses: int) -> dict:
 
 def _nest_control(spec: APISpec) -> None:
     register_400 = body(
-        envelopes.NestControlSchema,
+        contract.NestControlSchema,
         "Malformed request (counted as a claim attempt).",
         {
-            "invalidJson": _control("Invalid JSON"),
-            "missing": _control("Missing required fields: code, userId"),
-            "badCode": _control(
-                "Invalid entry code format. Must be exactly 7 alphanumeric characters."
-            ),
-            "badUser": _control("Invalid userId"),
+            "invalidJson": _control(Msg.INVALID_JSON),
+            "missing": _control(Msg.MISSING_FIELDS),
+            "badCode": _control(Msg.BAD_CODE),
+            "badUser": _control(Msg.BAD_USER_ID),
         },
     )
     spec.path(
@@ -98,15 +97,17 @@ def _nest_control(spec: APISpec) -> None:
                 "requestBody": request_body(nest.NestRegisterRequestSchema),
                 "responses": {
                     "200": body(
-                        envelopes.NestControlSchema,
+                        contract.NestControlSchema,
                         "Claimed (`success:true`, with `serial`), or no live key matched.",
                         {
                             "claimed": {
                                 "success": True,
                                 "serial": "02AB01AC012345678",
-                                "message": "Device 02AB01AC012345678 registered to homeassistant",
+                                "message": Msg.REGISTERED.format(
+                                    serial="02AB01AC012345678", user=contract.DEFAULT_USER
+                                ),
                             },
-                            "noLiveKey": _control("Invalid, expired, or already claimed entry key"),
+                            "noLiveKey": _control(Msg.NO_LIVE_KEY),
                         },
                     ),
                     "400": register_400,
@@ -143,9 +144,9 @@ def _nest_control(spec: APISpec) -> None:
                         "match.",
                     ),
                     "400": body(
-                        envelopes.NestControlSchema,
+                        contract.NestControlSchema,
                         "`limit` or `offset` is not a whole number in range.",
-                        {"badPage": _control("Invalid paging parameters")},
+                        {"badPage": _control(Msg.BAD_PAGING)},
                     ),
                     **_control_errors(401, 429, 500, 503),
                 },
@@ -188,13 +189,13 @@ def _nest_control(spec: APISpec) -> None:
                         "serial",
                         "Device serial.",
                         type="string",
-                        pattern=f"^{service.SERIAL_PATH_RE.pattern}$",
+                        pattern=f"^{contract.SERIAL_PATH_RE.pattern}$",
                     ),
                     default_user,
                 ],
                 "responses": {
                     "200": body(
-                        envelopes.NestControlSchema,
+                        contract.NestControlSchema,
                         "Deleted, or the user does not own it.",
                         {
                             "deleted": _control("Device 02AB01AC012345678 deleted", True),
@@ -202,9 +203,9 @@ def _nest_control(spec: APISpec) -> None:
                         },
                     ),
                     "400": body(
-                        envelopes.NestControlSchema,
+                        contract.NestControlSchema,
                         "`serial` has characters outside `[A-Za-z0-9_-]`.",
-                        {"badSerial": _control("Invalid device serial format")},
+                        {"badSerial": _control(Msg.BAD_SERIAL)},
                     ),
                     **_control_errors(401, 429, 500, 503),
                 },
@@ -235,7 +236,7 @@ _DEVICE_PARAMS = [
         "description": "The serial.",
         "schema": {"type": "string"},
     },
-    query("serial", "The serial.", type="string", pattern=service.SERIAL_PATTERN),
+    query("serial", "The serial.", type="string", pattern=contract.SERIAL_PATTERN),
 ]
 _STANDARD_HEADERS = {
     "X-nl-service-timestamp": {"description": "Now, epoch ms.", "schema": {"type": "string"}},
@@ -249,7 +250,7 @@ _STANDARD_HEADERS = {
 
 def _device_error(description: str, *messages: str) -> dict:
     return body(
-        envelopes.NestErrorSchema,
+        contract.NestErrorSchema,
         description,
         {message.replace(" ", "")[:20]: {"error": message} for message in messages},
     )
@@ -259,17 +260,17 @@ def _device_errors(*statuses: int) -> dict:
     table = {
         408: _device_error(
             "The body took longer than `REQUEST_BODY_TIMEOUT_SECONDS`; the connection closes.",
-            "Request body too slow",
+            message_for(408),
         ),
-        413: _device_error("Body over 1 MiB.", "Request body too large"),
+        413: _device_error("Body over 1 MiB.", message_for(413)),
         429: body(
-            envelopes.NestErrorSchema,
+            contract.NestErrorSchema,
             "A serial seen for the first time, and this client IP has made its "
             "`NEST_NEW_DEVICES_LIMIT_PER_IP` new devices.",
-            {"limited": {"error": "Too many requests"}},
+            {"limited": {"error": message_for(429)}},
             RETRY_AFTER,
         ),
-        500: _device_error("Internal failure (e.g. the database is down).", "Internal error"),
+        500: _device_error("Internal failure (e.g. the database is down).", message_for(500)),
     }
     return {str(status): table[status] for status in statuses}
 
@@ -277,9 +278,9 @@ def _device_errors(*statuses: int) -> dict:
 _NO_SERIAL = _device_error(
     "No serial in any identity source, the body is not a JSON object, or it lists more "
     "than `NEST_MAX_OBJECTS_PER_REQUEST` (256) objects.",
-    "Device serial required",
-    "Invalid JSON",
-    "Too many objects: at most 256 per request",
+    Msg.SERIAL_REQUIRED,
+    Msg.INVALID_JSON,
+    Msg.TOO_MANY_OBJECTS.format(cap=256),
 )
 _PAIRING_PUSH = {
     "objects": [
@@ -344,10 +345,8 @@ def _nest_device(spec: APISpec) -> None:
                         "The live key, or a new one; `expires` is epoch ms.",
                         {"key": {"value": "A3XR7M2", "expires": 1795294895684}},
                     ),
-                    "400": _device_error("No serial.", "Device serial required"),
-                    "503": _device_error(
-                        "No free code in 20 tries.", "Entry key service unavailable"
-                    ),
+                    "400": _device_error("No serial.", Msg.SERIAL_REQUIRED),
+                    "503": _device_error("No free code in 20 tries.", Msg.KEYS_UNAVAILABLE),
                     **_device_errors(429, 500),
                 },
             }
@@ -375,7 +374,7 @@ def _nest_device(spec: APISpec) -> None:
                             "noKey": {
                                 "status": "no_key",
                                 "claimed": False,
-                                "message": "No entry key found for this device",
+                                "message": Msg.NO_KEY,
                             },
                             "claimed": {
                                 "status": "claimed",
@@ -390,7 +389,7 @@ def _nest_device(spec: APISpec) -> None:
                             },
                         },
                     ),
-                    "400": _device_error("No serial.", "Device serial required"),
+                    "400": _device_error("No serial.", Msg.SERIAL_REQUIRED),
                     **_device_errors(429, 500),
                 },
             }
@@ -440,7 +439,7 @@ def _nest_device(spec: APISpec) -> None:
         "requestBody": request_body(nest.NestSubscribeRequestSchema),
         "responses": {
             "200": body(
-                envelopes.NestObjectsSchema,
+                contract.NestObjectsSchema,
                 "Buckets the device lacks, in request order, then its owner buckets.",
                 {"pairingPush": _PAIRING_PUSH, "nothingNew": {"objects": []}},
                 _STANDARD_HEADERS,
@@ -475,7 +474,7 @@ def _nest_device(spec: APISpec) -> None:
         "requestBody": request_body(nest.NestPutRequestSchema),
         "responses": {
             "200": body(
-                envelopes.NestObjectsSchema,
+                contract.NestObjectsSchema,
                 "One item (revision, timestamp, key; no value) per object written or refused.",
                 {
                     "written": {

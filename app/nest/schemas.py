@@ -1,7 +1,7 @@
 """Nest request and response bodies as marshmallow schemas, for the OpenAPI document.
 
 The envelopes (``{"success","message"}``, ``{"error"}``, ``{"objects"}``) live in
-:mod:`app.envelopes`; these are the bodies inside and around them. Field order is the key
+:mod:`app.nest.contract`; these are the bodies inside and around them. Field order is the key
 order on the wire (spec nest.md). Request schemas accept unknown keys (``INCLUDE``): the
 firmware and the control API ignore what they do not know.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from app.nest.service import ENTRY_ALPHABET, ENTRY_LENGTH, MAX_KEY_LENGTH
+from app.nest.contract import ENTRY_ALPHABET, ENTRY_LENGTH, MAX_KEY_LENGTH
 
 ENTRY_KEY_PATTERN = f"^[{ENTRY_ALPHABET}]{{{ENTRY_LENGTH}}}$"
 

@@ -14,7 +14,7 @@ import requests
 from sqlalchemy import insert
 
 from app.extensions import db
-from app.nest import service
+from app.nest import contract, service
 from app.nest.models import NestDevice
 from tests.burst import burst, request_bytes
 from tests.nest.factories import auth, issue_key, new_serial
@@ -203,7 +203,7 @@ def test_object_cap_is_configurable_and_exact(make_app):
 
 
 def test_buckets_per_device_and_value_size_are_bounded(app, client, monkeypatch):
-    monkeypatch.setattr(service, "MAX_BUCKETS_PER_DEVICE", 5)
+    monkeypatch.setattr(contract, "MAX_BUCKETS_PER_DEVICE", 5)
     serial = new_serial()
     body = {"objects": [{"object_key": f"shared.{n}", "value": {"n": n}} for n in range(8)]}
     answer = client.post("/nest/transport/put", json=body, headers=auth(serial)).get_json()

@@ -1,0 +1,81 @@
+"""Owners and their buckets: which user owns a device, and what each device was sent."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from app.dbutil import insert_ignore
+from app.extensions import db
+from app.nest.models import NestLastSent, NestOwnership
+
+
+def structure_id(user_id: str) -> str:
+    """``user_`` prefix dropped; the user id itself if that leaves nothing."""
+    stripped = user_id[5:] if user_id.startswith("user_") else user_id
+    return stripped or user_id
+
+
+def owner_keys(user_id: str) -> tuple[str, str]:
+    """The owner bucket keys of a device owned by ``user_id``: user first, then structure."""
+    return f"user.{user_id}", f"structure.{structure_id(user_id)}"
+
+
+def owner_of(serial: str) -> str | None:
+    """The user owning ``serial``, if any."""
+    return db.session.execute(
+        select(NestOwnership.user_id).where(NestOwnership.serial == serial)
+    ).scalar_one_or_none()
+
+
+def devices_of(user_id: str) -> list[str]:
+    """Serials ``user_id`` owns, by ownership creation, then serial."""
+    return list(
+        db.session.execute(
+            select(NestOwnership.serial)
+            .where(NestOwnership.user_id == user_id)
+            .order_by(NestOwnership.created_at, NestOwnership.serial)
+        ).scalars()
+    )
+
+
+def initial_owner_value(key: str, user_id: str) -> dict:
+    if key.startswith("user."):
+        return {"name": user_id}
+    return {"name": "Home", "devices": devices_of(user_id)}
+
+
+def last_sent(serial: str) -> dict[str, int]:
+    """The device's last-sent records as ``{object_key: ts}``."""
+    rows = db.session.execute(
+        select(NestLastSent.object_key, NestLastSent.object_timestamp).where(
+            NestLastSent.serial == serial
+        )
+    )
+    return {key: ts for key, ts in rows}
+
+
+def record_sent(serial: str, items: list[dict], user_id: str | None = None) -> None:
+    """Raise the last-sent record of each owner bucket in ``items``.
+
+    ``user_id`` is the owner when the caller just read it (saves a query).
+    """
+    if not items:
+        return
+    user_id = user_id or owner_of(serial)
+    if user_id is None:
+        return
+    keys = owner_keys(user_id)
+    for item in items:
+        key, ts = item["object_key"], item["object_timestamp"]
+        if key not in keys:
+            continue
+        if not insert_ignore(NestLastSent, serial=serial, object_key=key, object_timestamp=ts):
+            db.session.execute(
+                update(NestLastSent)
+                .where(
+                    NestLastSent.serial == serial,
+                    NestLastSent.object_key == key,
+                    NestLastSent.object_timestamp < ts,
+                )
+                .values(object_timestamp=ts)
+            )
