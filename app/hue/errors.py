@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from app import envelopes
 from app.errors import Namespace, register_namespace
+from app.hue import contract
 
 
 def hue_address(path: str) -> str:
@@ -18,19 +18,17 @@ def hue_address(path: str) -> str:
 def _render(status: int, message: str, headers: dict | None) -> Response:
     address = hue_address(request.path)
     if status == 413:
-        item = envelopes.hue_error_item(2, address, "body contains invalid json")
+        error = contract.invalid_json(address)
     elif status == 405:
-        item = envelopes.hue_error_item(
-            4, address, f"method, {request.method}, not available for resource, {address}"
-        )
+        error = contract.method_not_available(request.method, address)
     elif status in (404, 414):
-        item = envelopes.hue_error_item(3, address, f"resource, {address}, not available")
+        error = contract.resource_not_available(address)
     elif 400 <= status < 500 or status == 501:
         # The request could not be read whole (framing, headers, a slow body).
-        item = envelopes.hue_error_item(2, address, "body contains invalid json")
+        error = contract.invalid_json(address)
     else:
-        item = envelopes.hue_error_item(901, "/", "internal error, 500")
-    return envelopes.hue_response([item])
+        error = contract.internal_error()
+    return contract.response([error])
 
 
 register_namespace(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apispec import APISpec
 
-from app import envelopes
+from app.hue import contract
 from app.hue import schemas as hue
 from app.openapi import (
     Part,
@@ -16,10 +16,6 @@ from app.openapi import (
 )
 
 # --- Hue ---------------------------------------------------------------------------------
-
-
-def _hue_error(type_: int, address: str, description: str) -> dict:
-    return {"error": {"type": type_, "address": address, "description": description}}
 
 
 _HUE_200 = "Always HTTP 200: the outcome is in the body."
@@ -47,18 +43,14 @@ def _hue(spec: APISpec) -> None:
                 "requestBody": request_body(hue.HueCreateUserRequestSchema),
                 "responses": {
                     "200": body(
-                        items(hue.HueCreatedItemSchema, envelopes.HueErrorSchema),
+                        items(hue.HueCreatedItemSchema, contract.HueErrorSchema),
                         _HUE_200,
                         {
                             "created": [{"success": {"username": "burgestrand"}}],
-                            "notPressed": [_hue_error(101, "", "link button not pressed")],
+                            "notPressed": [contract.link_button_not_pressed().item()],
                             "invalid": [
-                                _hue_error(
-                                    7,
-                                    "/username",
-                                    "invalid value, burges, for parameter, username",
-                                ),
-                                _hue_error(2, "/", "body contains invalid json"),
+                                contract.invalid_value("/", "username", "burges").item(),
+                                contract.invalid_json("/").item(),
                             ],
                         },
                     )
@@ -91,7 +83,7 @@ def _hue(spec: APISpec) -> None:
             }
         },
     )
-    type1 = {"unauthorized": [_hue_error(1, "/", "unauthorized user")]}
+    type1 = {"unauthorized": [contract.unauthorized("/").item()]}
     spec.path(
         path="/api/{username}",
         operations={
@@ -102,7 +94,7 @@ def _hue(spec: APISpec) -> None:
                 "parameters": [_USERNAME],
                 "responses": {
                     "200": body(
-                        {"oneOf": [hue.HueFullStateSchema, items(envelopes.HueErrorSchema)]},
+                        {"oneOf": [hue.HueFullStateSchema, items(contract.HueErrorSchema)]},
                         _HUE_200,
                         type1,
                     )
@@ -134,11 +126,11 @@ def _hue(spec: APISpec) -> None:
                 "requestBody": request_body(hue.HueConfigUpdateSchema),
                 "responses": {
                     "200": body(
-                        items(hue.HueLinkbuttonItemSchema, envelopes.HueErrorSchema),
+                        items(hue.HueLinkbuttonItemSchema, contract.HueErrorSchema),
                         _HUE_200 + " One result per body key, in body order.",
                         {
                             "pressed": [{"success": {"/config/linkbutton": True}}],
-                            "unauthorized": [_hue_error(1, "/config", "unauthorized user")],
+                            "unauthorized": [contract.unauthorized("/config").item()],
                         },
                     )
                 },
@@ -160,7 +152,7 @@ def _hue(spec: APISpec) -> None:
                 ],
                 "responses": {
                     "200": body(
-                        {"oneOf": [hue.HueEmptySchema, items(envelopes.HueErrorSchema)]},
+                        {"oneOf": [hue.HueEmptySchema, items(contract.HueErrorSchema)]},
                         _HUE_200,
                         {"empty": {}},
                     )
@@ -179,16 +171,12 @@ def _hue(spec: APISpec) -> None:
                 "parameters": [_USERNAME, path_param("key", "The key to remove.", type="string")],
                 "responses": {
                     "200": body(
-                        items(hue.HueDeletedItemSchema, envelopes.HueErrorSchema),
+                        items(hue.HueDeletedItemSchema, contract.HueErrorSchema),
                         _HUE_200,
                         {
                             "deleted": [{"success": f"/config/whitelist/{key} deleted"}],
                             "unknownKey": [
-                                _hue_error(
-                                    3,
-                                    f"/config/whitelist/{key}",
-                                    f"resource, /config/whitelist/{key}, not available",
-                                )
+                                contract.resource_not_available(f"/config/whitelist/{key}").item()
                             ],
                         },
                     )

@@ -2,7 +2,7 @@
 
 Every ``/api…`` answer is HTTP 200; the outcome is in the body. Result arrays hold
 ``{"success":…}`` or ``{"error":{"type","address","description"}}`` elements (the envelope
-schemas of :mod:`app.envelopes`); the item schemas below narrow ``success`` per resource.
+schemas of :mod:`app.hue.contract`); the item schemas below narrow ``success`` per resource.
 Field order is the key order on the wire (spec hue.md).
 """
 
@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.envelopes import HueSuccessSchema
-from app.hue.service import COLLECTIONS, MAX_DEVICETYPE_BYTES
-
-USERNAME_PATTERN = "^[0-9A-Za-z]{10,40}$"
-
+from app.hue.contract import (
+    BRIDGEID_PATTERN,
+    CLIENTKEY_PATTERN,
+    COLLECTIONS,
+    MAC_PATTERN,
+    MAX_DEVICETYPE_BYTES,
+    USERNAME_PATTERN,
+    WHITELIST_DELETED_PATTERN,
+    HueSuccessSchema,
+)
 
 # --- POST /api ---------------------------------------------------------------------------
 
@@ -45,7 +50,7 @@ class HueCreatedSchema(Schema):
     """The success value of ``POST /api``."""
 
     username = fields.String(required=True)
-    clientkey = fields.String(metadata={"pattern": "^[0-9A-F]{32}$"})
+    clientkey = fields.String(metadata={"pattern": CLIENTKEY_PATTERN})
 
 
 class HueCreatedItemSchema(HueSuccessSchema):
@@ -64,8 +69,8 @@ class HueShortConfigSchema(Schema):
     datastoreversion = fields.String(required=True)
     swversion = fields.String(required=True)
     apiversion = fields.String(required=True)
-    mac = fields.String(required=True, metadata={"pattern": "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"})
-    bridgeid = fields.String(required=True, metadata={"pattern": "^[0-9A-F]{16}$"})
+    mac = fields.String(required=True, metadata={"pattern": MAC_PATTERN})
+    bridgeid = fields.String(required=True, metadata={"pattern": BRIDGEID_PATTERN})
     factorynew = fields.Boolean(required=True)
     replacesbridgeid = fields.String(required=True, allow_none=True)
     modelid = fields.String(required=True)
@@ -142,9 +147,7 @@ class HueLinkbuttonItemSchema(HueSuccessSchema):
 class HueDeletedItemSchema(HueSuccessSchema):
     """``{"success":"/config/whitelist/<key> deleted"}`` (no final period)."""
 
-    success = fields.String(
-        required=True, metadata={"pattern": "^/config/whitelist/[^/]+ deleted$"}
-    )
+    success = fields.String(required=True, metadata={"pattern": WHITELIST_DELETED_PATTERN})
 
 
 COLLECTION_NAMES = list(COLLECTIONS)

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +21,20 @@ from app import events
 from app.bodies import INVALID
 from app.clock import hue_time, now_s
 from app.dbutil import insert_ignore
-from app.envelopes import compact, hue_error_item, hue_success_item
 from app.extensions import db
+from app.hue.contract import (
+    MAX_DEVICETYPE_BYTES,
+    PHILIPS_OUI,
+    USERNAME_ALPHABET,
+    USERNAME_LENGTH,
+    USERNAME_PATTERN,
+    HueError,
+    invalid_json,
+    invalid_value,
+    link_button_not_pressed,
+    missing_parameters,
+    not_available,
+)
 from app.hue.models import HueWhitelist, HueWhitelistPair
 from app.models import Setting
 
@@ -31,58 +42,8 @@ PRESS_SETTING = "hue.link_pressed_at"
 # Registrations taken since the last press; HUE_LINK_MAX_REGISTRATIONS caps them.
 REGISTRATIONS_SETTING = "hue.link_registrations"
 MAC_SETTING = "hue.mac"
-PHILIPS_OUI = "00:17:88"
-USERNAME_ALPHABET = string.ascii_letters + string.digits
-USERNAME_LENGTH = 40
-MAX_DEVICETYPE_BYTES = 40
-COLLECTIONS = ("lights", "groups", "schedules", "scenes", "rules", "sensors", "resourcelinks")
-
-_CLIENT_USERNAME = re.compile(r"[0-9A-Za-z]{10,40}")
+_CLIENT_USERNAME = re.compile(USERNAME_PATTERN)
 WHITELIST_DELETE = re.compile(r"config/whitelist/([^/]+)")
-
-
-def invalid_json(address: str) -> dict:
-    """Type 2 at ``address``."""
-    return hue_error_item(2, address, "body contains invalid json")
-
-
-def missing_parameters(address: str) -> dict:
-    """Type 5 at ``address``."""
-    return hue_error_item(5, address, "invalid/missing parameters in body")
-
-
-def not_available(address: str, key: str) -> dict:
-    """Type 6 for a body key the resource does not take."""
-    return hue_error_item(6, f"{address.rstrip('/')}/{key}", f"parameter, {key}, not available")
-
-
-def invalid_value(address: str, key: str, value: Any) -> dict:
-    """Type 7 for a value the parameter does not accept."""
-    return hue_error_item(
-        7,
-        f"{address.rstrip('/')}/{key}",
-        f"invalid value, {compact(value)}, for parameter, {key}",
-    )
-
-
-def unauthorized(address: str) -> dict:
-    """Type 1 at ``address``."""
-    return hue_error_item(1, address, "unauthorized user")
-
-
-def resource_not_available(address: str) -> dict:
-    """Type 3 for an unknown resource."""
-    return hue_error_item(3, address, f"resource, {address}, not available")
-
-
-def method_not_available(method: str, address: str) -> dict:
-    """Type 4 for a known resource and a method it does not serve."""
-    return hue_error_item(4, address, f"method, {method}, not available for resource, {address}")
-
-
-def link_button_not_pressed() -> dict:
-    """Type 101, the seed's "press the button" answer."""
-    return hue_error_item(101, "", "link button not pressed")
 
 
 # --- link button ---------------------------------------------------------------------------
@@ -324,7 +285,7 @@ def delete_key(key: str) -> bool:
 # --- registration --------------------------------------------------------------------------
 
 
-def registration_errors(body: Any) -> list[dict]:
+def registration_errors(body: Any) -> list[HueError]:
     """The validation errors of a ``POST /api`` body, in the spec's order (§2.1, steps 1–5)."""
     if body is INVALID or not isinstance(body, dict):
         return [invalid_json("/")]
@@ -354,9 +315,27 @@ def registration_errors(body: Any) -> list[dict]:
 
 
 @dataclass
-class _Registered:
+class Registered:
+    """A registered app: its username, and its clientkey when this request created it."""
+
     username: str
     clientkey: str | None
+
+
+class Refused(Exception):
+    """``POST /api`` refused: the bridge's errors, in its order (type 101 alone)."""
+
+    def __init__(self, errors: list[HueError]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass
+class Changed:
+    """A config key taken: ``{path: value}`` in the success element."""
+
+    path: str
+    value: Any
 
 
 def _new_username() -> str:
@@ -382,7 +361,7 @@ def _create(username: str, devicetype: str, clientkey: str | None, now: int) -> 
     )
 
 
-def _register(username: str | None, devicetype: str, want_clientkey: bool) -> _Registered:
+def _register(username: str | None, devicetype: str, want_clientkey: bool) -> Registered:
     now = now_s()
     clientkey = _new_clientkey() if want_clientkey else None
     if username is None:
@@ -396,45 +375,42 @@ def _register(username: str | None, devicetype: str, want_clientkey: bool) -> _R
         clientkey = None
     insert_ignore(HueWhitelistPair, username=username, devicetype=devicetype, created_at=now)
     events.record("hue.app.registered", app=devicetype, key=username[:6] + "…")
-    return _Registered(username, clientkey)
+    return Registered(username, clientkey)
 
 
-def register(body: Any) -> list[dict]:
-    """``POST /api``: the result array (errors, type 101, or one success). The caller commits."""
+def register(body: Any) -> Registered:
+    """``POST /api``: register an app; raises :class:`Refused` with the bridge's errors (or
+    type 101). The caller commits."""
     errors = registration_errors(body)
     if errors:
-        return errors
+        raise Refused(errors)
     if not link_button_open() or not _take_registration_slot():
         # A full window answers like a closed one: press the button again for more apps.
-        return [link_button_not_pressed()]
+        raise Refused([link_button_not_pressed()])
     allow_username = current_app.config["HUE_ALLOW_CLIENT_USERNAME"]
     username = body.get("username") if allow_username else None
-    result = _register(username, body["devicetype"], body.get("generateclientkey") is True)
-    success = {"username": result.username}
-    if result.clientkey is not None:
-        success["clientkey"] = result.clientkey
-    return [hue_success_item(success)]
+    return _register(username, body["devicetype"], body.get("generateclientkey") is True)
 
 
 # --- config updates ------------------------------------------------------------------------
 
 
-def update_config(body: Any) -> list[dict]:
+def update_config(body: Any) -> list[HueError | Changed]:
     """``PUT /api/<u>/config``: one result per key, in body order. The caller commits."""
     if body is INVALID or not isinstance(body, dict):
         return [invalid_json("/config")]
     if not body:
         return [missing_parameters("/config")]
-    results = []
+    results: list[HueError | Changed] = []
     for key, value in body.items():
         if key != "linkbutton":
             results.append(not_available("/config", key))
         elif value is True:
             press_link_button()
-            results.append(hue_success_item({"/config/linkbutton": True}))
+            results.append(Changed("/config/linkbutton", True))
         elif value is False:
             close_link_button()
-            results.append(hue_success_item({"/config/linkbutton": False}))
+            results.append(Changed("/config/linkbutton", False))
         else:
             results.append(invalid_value("/config", "linkbutton", value))
     return results

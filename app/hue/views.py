@@ -15,19 +15,27 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Rule
 
 from app.bodies import json_body
-from app.envelopes import hue_response, hue_success_item
 from app.errors import namespace_of
 from app.extensions import db
-from app.hue import bp, service
+from app.hue import bp, contract, service
+from app.hue.contract import response as hue_response
+from app.hue.contract import success_item
 
 
 def create_user():
     """``POST /api``: register an application; any other method is type 4 on ``/``."""
     if request.method != "POST":
-        return hue_response([service.method_not_available(request.method, "/")])
-    result = service.register(json_body())
+        return hue_response([contract.method_not_available(request.method, "/")])
+    try:
+        app = service.register(json_body())
+    except service.Refused as refused:
+        db.session.rollback()
+        return hue_response(refused.errors)
     db.session.commit()
-    return hue_response(result)
+    created = {"username": app.username}
+    if app.clientkey is not None:
+        created["clientkey"] = app.clientkey
+    return hue_response([success_item(created)])
 
 
 def resource(tail: str):
@@ -58,7 +66,7 @@ def _resource_answer(username: str, rest: str, method: str, host: str, body_read
     if service.authenticate(username) is None:
         if rest == "config" and verb == "GET":
             return service.short_config()
-        return [service.unauthorized("/" + rest.split("/", 1)[0])]
+        return [contract.unauthorized("/" + rest.split("/", 1)[0])]
     address = "/" + rest
     if rest == "":
         if verb == "GET":
@@ -67,19 +75,22 @@ def _resource_answer(username: str, rest: str, method: str, host: str, body_read
         if verb == "GET":
             return service.full_config(host)
         if verb == "PUT":
-            return service.update_config(body_reader())
-    elif rest in service.COLLECTIONS:
+            return [
+                success_item({r.path: r.value}) if isinstance(r, service.Changed) else r
+                for r in service.update_config(body_reader())
+            ]
+    elif rest in contract.COLLECTIONS:
         if verb == "GET":
             return {}
     elif match := service.WHITELIST_DELETE.fullmatch(rest):
         if verb == "DELETE":
             key = match.group(1)
             if service.delete_key(key):
-                return [hue_success_item(f"/config/whitelist/{key} deleted")]
-            return [service.resource_not_available(f"/config/whitelist/{key}")]
+                return [success_item(contract.WHITELIST_DELETED.format(key=key))]
+            return [contract.resource_not_available(f"/config/whitelist/{key}")]
     else:
-        return [service.resource_not_available(address)]
-    return [service.method_not_available(method, address)]
+        return [contract.resource_not_available(address)]
+    return [contract.method_not_available(method, address)]
 
 
 def _host() -> str:

@@ -18,9 +18,11 @@ from app.envelopes import OrderedSchema, json_response
 
 ENTRY_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 ENTRY_LENGTH = 7
-# What a claim may name as the code (after trimming and upper-casing): the entry alphabet
+# A key as the thermostat shows it.
+ENTRY_KEY_PATTERN = f"^[{ENTRY_ALPHABET}]{{{ENTRY_LENGTH}}}$"
+# What a claim may name as the code (after trimming, any letter case): the entry alphabet
 # is a subset, so a near-miss is "no live key", not a format error.
-ENTRY_CODE_PATTERN = rf"^[A-Z0-9]{{{ENTRY_LENGTH}}}$"
+CLAIM_CODE_PATTERN = rf"^[A-Za-z0-9]{{{ENTRY_LENGTH}}}$"
 # Serials are stored in 64-character columns; real ones have 16 or 17 characters.
 MIN_SERIAL_LENGTH = 10
 MAX_SERIAL_LENGTH = 64

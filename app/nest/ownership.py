@@ -13,13 +13,13 @@ from app.clock import now_ms
 from app.dbutil import insert_ignore
 from app.extensions import db
 from app.nest.buckets import bump, get_bucket, server_write, value_of
-from app.nest.contract import ENTRY_CODE_PATTERN, MAX_USER_ID_LENGTH, Msg
+from app.nest.contract import CLAIM_CODE_PATTERN, MAX_USER_ID_LENGTH, Msg
 from app.nest.identity import sanitize_serial
 from app.nest.models import NestBucket, NestDevice, NestEntryKey, NestOwnership
 from app.nest.owners import devices_of, owner_keys, owner_of
 from app.pushhub import hub
 
-_CODE_RE = re.compile(ENTRY_CODE_PATTERN)
+_CODE_RE = re.compile(CLAIM_CODE_PATTERN)
 
 
 class ClaimError(ValueError):
@@ -38,7 +38,8 @@ def validate_claim(body: Any) -> tuple[str, str]:
     code, user_id = body.get("code"), body.get("userId")
     if code in (None, "") or user_id in (None, ""):
         raise ClaimError(Msg.MISSING_FIELDS)
-    if not isinstance(code, str) or not _CODE_RE.fullmatch(code.strip().upper()):
+    # Matched before upper-casing: "ı".upper() is "I", and keys are ASCII.
+    if not isinstance(code, str) or not _CODE_RE.fullmatch(code.strip()):
         raise ClaimError(Msg.BAD_CODE)
     if not isinstance(user_id, str) or not possible_user_id(user_id):
         raise ClaimError(Msg.BAD_USER_ID)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from app.nest.contract import ENTRY_ALPHABET, ENTRY_LENGTH, MAX_KEY_LENGTH
-
-ENTRY_KEY_PATTERN = f"^[{ENTRY_ALPHABET}]{{{ENTRY_LENGTH}}}$"
+from app.nest.contract import CLAIM_CODE_PATTERN, ENTRY_KEY_PATTERN, MAX_KEY_LENGTH
 
 
 class _Request(Schema):
@@ -29,7 +27,7 @@ class NestRegisterRequestSchema(_Request):
     code = fields.String(
         required=True,
         metadata={
-            "pattern": "^[A-Za-z0-9]{7}$",
+            "pattern": CLAIM_CODE_PATTERN,
             "description": "Entry key; surrounding spaces are stripped and it is upper-cased.",
             "example": "A3XR7M2",
         },

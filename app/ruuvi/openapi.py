@@ -14,12 +14,9 @@ from app.openapi import (
     register,
     request_body,
 )
+from app.ruuvi import contract
 from app.ruuvi import schemas as ruuvi
-
-
-def _ruuvi_error(error: str, code: str, sub_code: str | None = None) -> dict:
-    return {"result": "error", "error": error, "code": code, "sub_code": sub_code}
-
+from app.ruuvi.contract import BY_STATUS
 
 # --- Ruuvi -------------------------------------------------------------------------------
 
@@ -31,35 +28,35 @@ def _ruuvi_errors(*statuses: int) -> dict:
         401: body(
             ruuvi.RuuviErrorDocSchema,
             "Missing, malformed, unknown or stale token.",
-            {"unauthorized": _ruuvi_error("Unauthorized request.", "ER_UNAUTHORIZED")},
+            {"unauthorized": contract.UNAUTHORIZED.body()},
             WWW_BEARER,
         ),
         408: body(
             ruuvi.RuuviErrorDocSchema,
             "The body took longer than `REQUEST_BODY_TIMEOUT_SECONDS`; the connection closes.",
-            {"tooSlow": _ruuvi_error("Request body too slow", "ER_INVALID")},
+            {"tooSlow": BY_STATUS[408].body()},
         ),
         413: body(
             ruuvi.RuuviErrorDocSchema,
             "Body over 1 MiB.",
-            {"tooLarge": _ruuvi_error("Request body too large", "ER_INVALID", "ER_INVALID_FORMAT")},
+            {"tooLarge": BY_STATUS[413].body()},
         ),
         429: body(
             ruuvi.RuuviErrorDocSchema,
             "A limit of this endpoint is exhausted.",
-            {"throttled": _ruuvi_error("Too many requests", "ER_THROTTLED")},
+            {"throttled": BY_STATUS[429].body()},
             RETRY_AFTER,
         ),
         503: body(
             ruuvi.RuuviErrorDocSchema,
             "The rate-limit store is unreachable: `/verify` fails closed, nothing was tried.",
-            {"unavailable": _ruuvi_error("Service unavailable", "ER_INTERNAL")},
+            {"unavailable": BY_STATUS[503].body()},
             RETRY_AFTER,
         ),
         500: body(
             ruuvi.RuuviErrorDocSchema,
             "Internal failure (e.g. the database is down).",
-            {"internal": _ruuvi_error("Internal error", "ER_INTERNAL")},
+            {"internal": BY_STATUS[500].body()},
         ),
     }
     return {str(status): table[status] for status in statuses}
@@ -86,14 +83,8 @@ def _ruuvi(spec: APISpec) -> None:
                         ruuvi.RuuviErrorDocSchema,
                         "Not a JSON object, or not an e-mail address.",
                         {
-                            "invalidJson": _ruuvi_error(
-                                "Invalid JSON", "ER_INVALID", "ER_INVALID_FORMAT"
-                            ),
-                            "invalidEmail": _ruuvi_error(
-                                "Invalid e-mail address: nope",
-                                "ER_INVALID",
-                                "ER_INVALID_EMAIL_ADDRESS",
-                            ),
+                            "invalidJson": contract.INVALID_JSON.body(),
+                            "invalidEmail": contract.INVALID_EMAIL.about("nope").body(),
                         },
                     ),
                     **_ruuvi_errors(408, 413, 429, 500),
@@ -114,7 +105,7 @@ def _ruuvi(spec: APISpec) -> None:
                             "token",
                             "The 4-character code (any letter case).",
                             type="string",
-                            pattern="^[A-Za-z0-9]{4}$",
+                            pattern=contract.CODE_PATTERN,
                         ),
                         "required": True,
                     }
@@ -137,20 +128,12 @@ def _ruuvi(spec: APISpec) -> None:
                     "400": body(
                         ruuvi.RuuviErrorDocSchema,
                         "`token` absent or empty.",
-                        {
-                            "missing": _ruuvi_error(
-                                "Missing token", "ER_INVALID", "ER_INVALID_ARGUMENT"
-                            )
-                        },
+                        {"missing": contract.MISSING_TOKEN.body()},
                     ),
                     "403": body(
                         ruuvi.RuuviErrorDocSchema,
                         "No live code matches: unknown, malformed, used or expired.",
-                        {
-                            "expired": _ruuvi_error(
-                                "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED"
-                            )
-                        },
+                        {"expired": contract.CODE_EXPIRED.body()},
                     ),
                     **_ruuvi_errors(429, 500, 503),
                 },
@@ -240,7 +223,7 @@ def _ruuvi(spec: APISpec) -> None:
                     "404": body(
                         ruuvi.RuuviErrorDocSchema,
                         "Not an id of one of the caller's sessions.",
-                        {"notFound": _ruuvi_error("NOT FOUND", "ER_NOT_FOUND")},
+                        {"notFound": contract.NOT_FOUND.body()},
                     ),
                     **_ruuvi_errors(401, 500),
                 },

@@ -1,6 +1,6 @@
 """Ruuvi Cloud User API bodies as marshmallow schemas, for the OpenAPI document.
 
-Answers use the envelopes of :mod:`app.envelopes` (``result, data`` and
+Answers use the envelopes of :mod:`app.ruuvi.contract` (``result, data`` and
 ``result, error, code, sub_code``); the success schemas below narrow ``data`` per endpoint.
 Field order is the key order on the wire (spec ruuvi.md).
 """
@@ -9,24 +9,15 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from app.envelopes import RuuviErrorSchema, RuuviSuccessSchema
-from app.ruuvi.service import EMAIL_MAX_LENGTH, EMAIL_RE
-
-ERROR_CODES = [
-    "ER_INVALID",
-    "ER_THROTTLED",
-    "ER_FORBIDDEN",
-    "ER_UNAUTHORIZED",
-    "ER_NOT_FOUND",
-    "ER_INTERNAL",
-]
-SUB_CODES = [
-    "ER_INVALID_FORMAT",
-    "ER_INVALID_EMAIL_ADDRESS",
-    "ER_INVALID_ARGUMENT",
-    "ER_TOKEN_EXPIRED",
-]
-TOKEN_PATTERN = "^[0-9a-f]+/[A-Za-z0-9]{64}$"
+from app.ruuvi.contract import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    ERROR_CODES,
+    SUB_CODES,
+    TOKEN_PATTERN,
+    RuuviErrorSchema,
+    RuuviSuccessSchema,
+)
 
 
 class RuuviRegisterRequestSchema(Schema):
@@ -40,7 +31,7 @@ class RuuviRegisterRequestSchema(Schema):
         validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH),
         metadata={
             # The WHATWG pattern the server applies (re.fullmatch), anchored for JSON Schema.
-            "pattern": f"^{EMAIL_RE.pattern}$",
+            "pattern": EMAIL_PATTERN,
             "example": "user@example.com",
         },
     )

@@ -26,25 +26,24 @@ from app.dbutil import insert_ignore
 from app.envelopes import compact
 from app.extensions import db
 from app.limits import MISSING
+from app.ruuvi.contract import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    CODE_PATTERN,
+    EMAIL_MAX_LENGTH,
+    EMAIL_RE,
+    TOKEN_PATTERN,
+)
 from app.ruuvi.models import RuuviCode, RuuviToken, RuuviUser
 
-CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-CODE_LENGTH = 4
 CODE_TRIES = 20
 TOKEN_ALPHABET = string.ascii_letters + string.digits
 TOKEN_SECRET_LENGTH = 64
 TOKEN_IDLE_SECONDS = 180 * 24 * 3600
 SWEEP_INTERVAL_SECONDS = 3600.0
-EMAIL_MAX_LENGTH = 254
 SUBJECT = "Your verification code"
-# WHATWG's pattern, as the old backend used; matched with fullmatch (``$`` would let "\n" by).
-EMAIL_RE = re.compile(
-    r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
-    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*"
-)
-_CODE_RE = re.compile(r"[A-Z0-9]{4}")
-# hex("u" + id) is at least 4 hex digits; 64 bounds ids far beyond any real table.
-_TOKEN_RE = re.compile(r"([0-9a-f]{4,64})/[A-Za-z0-9]{64}")
+_CODE_RE = re.compile(CODE_PATTERN)
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
 _SESSION_ID_RE = re.compile(r"[0-9]{1,10}")
 # Session ids are INTEGER columns: PostgreSQL rejects a larger literal with an error.
 _MAX_ID = 2**31 - 1
@@ -176,9 +175,10 @@ def redeem(token: str) -> Verified | None:
     The conditional UPDATE is the consumption: of concurrent redeems of one code exactly one
     matches the unused row. The caller commits on success and rolls back otherwise.
     """
-    code = token.upper()
-    if not _CODE_RE.fullmatch(code):
+    # Matched before upper-casing: "ı".upper() is "I", and only ASCII codes exist.
+    if not _CODE_RE.fullmatch(token):
         return None
+    code = token.upper()
     now = now_s()
     consumed = db.session.execute(
         update(RuuviCode)

@@ -11,10 +11,9 @@ import functools
 from flask import Response, current_app
 
 from app import events
-from app.envelopes import ruuvi_error_response
 from app.extensions import db, guard, limiter
 from app.limits import MISSING, client_ip, everyone
-from app.ruuvi import service
+from app.ruuvi import contract, service
 
 
 def _setting(name: str) -> str:
@@ -73,18 +72,18 @@ def spend_verify_budget(client: str) -> None:
 
 
 class Refused(Exception):
-    """A request the protocol refuses: the status and error fields of its answer."""
+    """A request the protocol refuses, with the :class:`~app.ruuvi.contract.RuuviError` that
+    is its answer."""
 
-    def __init__(self, status: int, error: str, code: str, sub_code: str | None = None):
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.code = code
-        self.sub_code = sub_code
+    def __init__(self, answer: contract.RuuviError):
+        super().__init__(answer.error)
+        self.answer = answer
+        self.status = answer.status
+        self.error = answer.error
 
     def response(self) -> Response:
         """The refusal as the Ruuvi JSON error answer."""
-        return ruuvi_error_response(self.status, self.error, self.code, self.sub_code)
+        return self.answer.response()
 
 
 def send_code(body) -> str:
@@ -97,11 +96,9 @@ def send_code(body) -> str:
     try:
         email = service.parse_register(body)
     except service.NotAnObject:
-        raise Refused(400, "Invalid JSON", "ER_INVALID", "ER_INVALID_FORMAT") from None
+        raise Refused(contract.INVALID_JSON) from None
     except service.InvalidEmail as exc:
-        raise Refused(
-            400, f"Invalid e-mail address: {exc.shown}", "ER_INVALID", "ER_INVALID_EMAIL_ADDRESS"
-        ) from None
+        raise Refused(contract.INVALID_EMAIL.about(exc.shown)) from None
     service.issue_code(email)
     db.session.commit()  # the sender is woken as it commits
     return email
@@ -113,11 +110,11 @@ def verify_code(token: str) -> service.Verified:
     The caller has spent the verify budget (:func:`spend_verify_budget`).
     """
     if not token:
-        raise Refused(400, "Missing token", "ER_INVALID", "ER_INVALID_ARGUMENT")
+        raise Refused(contract.MISSING_TOKEN)
     verified = service.redeem(token)
     if verified is None:
         db.session.rollback()
         events.record("ruuvi.code.refused")
-        raise Refused(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
+        raise Refused(contract.CODE_EXPIRED)
     db.session.commit()
     return verified

@@ -9,20 +9,14 @@ from werkzeug.exceptions import HTTPException
 
 from app import mail
 from app.bodies import json_body
-from app.envelopes import ruuvi_error_response, ruuvi_success_response
 from app.errors import namespace_of
 from app.extensions import db
 from app.limits import MISSING, client_ip
 from app.routing import add_routes
-from app.ruuvi import bp, service, signin
+from app.ruuvi import bp, contract, service, signin
+from app.ruuvi.contract import success_response as ruuvi_success_response
 from app.ruuvi.signin import Refused
 
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization",
-    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-    "Access-Control-Max-Age": "86400",
-}
 _SWEEPER = "homepair.ruuvi.sweeper"
 
 
@@ -50,12 +44,7 @@ register_limits = signin.register_limits_for(_email_key)
 
 
 def _unauthorized() -> Response:
-    return ruuvi_error_response(
-        401,
-        "Unauthorized request.",
-        "ER_UNAUTHORIZED",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    return contract.UNAUTHORIZED.response(headers={"WWW-Authenticate": "Bearer"})
 
 
 def authenticated(view):
@@ -123,7 +112,7 @@ def revoke_all(caller: service.Caller):
 def revoke_one(caller: service.Caller, session_id: str):
     """``DELETE /sessions/<id>``: revoke one of the caller's sessions."""
     if not service.revoke_session(caller, session_id):
-        return ruuvi_error_response(404, "NOT FOUND", "ER_NOT_FOUND")
+        return contract.NOT_FOUND.response()
     return ruuvi_success_response({})
 
 
@@ -138,7 +127,7 @@ def preflight(**_):
 def _cors(response: Response) -> Response:
     # App-level, so 404/405/413/500 answers rendered by app.errors get the headers too.
     if namespace_of(request.path) == "ruuvi":
-        response.headers.update(CORS_HEADERS)
+        response.headers.update(contract.CORS_HEADERS)
     return response
 
 
