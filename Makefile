@@ -40,6 +40,7 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check app tests bench migrations
 	$(BIN)/ruff format --check app tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as config_module
@@ -35,15 +36,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update({k: v for k, v in config.items() if k not in config_module.KNOWN})
     _derive(app)
 
-    app.json.sort_keys = False
-    app.json.compact = True
+    json_provider = cast(DefaultJSONProvider, app.json)
+    json_provider.sort_keys = False
+    json_provider.compact = True
     _logging(app.config["LOG_FORMAT"])
     # Alembic announces every plugin it loads at INFO; that is noise in CLI output.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        # Flask's documented way to wrap the WSGI app (mypy sees a method being replaced).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from app import bodies, errors, health, models  # noqa: F401  (models: register tables)
     from app.extensions import db, guard, limiter, migrate
@@ -128,7 +131,7 @@ def _derive(app: Flask) -> None:
     _say_database(url)
     if url.startswith("sqlite"):
         # Greenlets queue for connections; SQLite calls never yield, so a modest pool is enough.
-        options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
+        options: dict[str, Any] = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10}
         from app.dbutil import CooperativeConnection
 
         # Lock waits happen in Python (cooperatively), not in SQLite's C busy handler.
@@ -148,7 +151,7 @@ def _derive(app: Flask) -> None:
         }
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    # homepair-memory:// is memory:// without its key leak (app.limits.PrunedMemoryStorage).
+    # homepair-memory:// is memory:// without its key leak (app.limits.WindowStorage).
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "homepair-memory://"
     if app.config.get("REDIS_URL"):
         from app.limits import redis_storage_options

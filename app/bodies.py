@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import gevent
 from flask import Flask, current_app, g, request
@@ -27,7 +27,7 @@ class Invalid:
 INVALID = Invalid()
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     # NaN and Infinity are Python extensions, not JSON.
     raise ValueError(name)
 

@@ -7,6 +7,7 @@ upgrade``) says so in one line and exits 2, instead of printing SQLAlchemy's tra
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from flask.cli import AppGroup, ScriptInfo
@@ -18,7 +19,7 @@ from app import events
 class HomepairGroup(AppGroup):
     """A command group whose commands run in an app context and fail in one line."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a database error becomes one line and exit status 2.
 
         Events the command caused (a press, a revocation) are written to the audit table
@@ -42,7 +43,7 @@ class HomepairGroup(AppGroup):
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
 @click.option("--event", "prefix", help="Only events starting with this, e.g. nest.claim")
 @click.pass_context
-def events_command(ctx: click.Context, limit: int, prefix: str | None):
+def events_command(ctx: click.Context, limit: int, prefix: str | None) -> None:
     """The newest pairing events (the audit table): time (UTC), event, client, fields."""
     if ctx.invoked_subcommand is not None:
         return

@@ -6,11 +6,13 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Hashable
+from typing import Any, cast
 
 from sqlalchemy import event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from app.extensions import db
 
@@ -47,7 +49,12 @@ def _drop_after_commit(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
 
 
-def insert_ignore(model, **values) -> int:
+def affected(statement: Executable) -> int:
+    """Execute an UPDATE or DELETE in the session; the number of rows it matched."""
+    return cast(CursorResult, db.session.execute(statement)).rowcount
+
+
+def insert_ignore(model: type, **values: Any) -> int:
     """INSERT a row unless it violates a unique constraint; return the rows inserted (0/1).
 
     Used where workers may race to create the same row: the database decides, without a
@@ -61,7 +68,7 @@ def insert_ignore(model, **values) -> int:
     return len(db.session.execute(stmt.returning(literal_column("1"))).all())
 
 
-def insert_ignore_many(model, rows: list[dict]) -> int:
+def insert_ignore_many(model: type, rows: list[dict]) -> int:
     """:func:`insert_ignore` for many rows in one statement; returns the rows inserted."""
     if not rows:
         return 0
@@ -75,7 +82,7 @@ def insert_ignore_many(model, rows: list[dict]) -> int:
 LOCK_WAIT_SECONDS = 10.0
 
 
-def _with_lock_retry(connection: sqlite3.Connection, call, restart: bool):
+def _with_lock_retry(connection: sqlite3.Connection, call: Callable[[], Any], restart: bool) -> Any:
     """Run ``call``; while SQLite reports the write lock taken, sleep and try again.
 
     SQLite's own busy handler sleeps inside the C call, which freezes every greenlet of a
@@ -132,7 +139,7 @@ class CooperativeConnection(sqlite3.Connection):
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # WAL lets readers run while one worker writes; busy_timeout 0 leaves lock waits to
     # CooperativeConnection; foreign keys make ON DELETE CASCADE real.
     if isinstance(dbapi_connection, sqlite3.Connection):

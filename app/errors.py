@@ -15,11 +15,12 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, Response, request
 from flask_limiter import RateLimitExceeded
 from gunicorn.http.errors import ParseException
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app import envelopes, events
 from app.limits import LimitsUnavailable, Throttled, seconds_until
@@ -149,7 +150,7 @@ def _refused_request(exc: BaseException) -> tuple[str, str]:
     return "GET", "/"
 
 
-def gunicorn_error_answer(flask_app: Flask, req, exc: BaseException) -> bytes:
+def gunicorn_error_answer(flask_app: Flask, req: Any, exc: BaseException) -> bytes:
     """The raw HTTP answer to a request gunicorn refused itself (bad framing, a request line
     or headers too large), in the envelope of the protocol its path belongs to.
 
@@ -206,42 +207,46 @@ def init_app(app: Flask) -> None:
     """Register the app-wide handlers."""
 
     @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
+    def _api_error(exc: ApiError) -> Response:
         return exc.response
 
     @app.errorhandler(RateLimitExceeded)
-    def _rate_limited(exc: RateLimitExceeded):
+    def _rate_limited(exc: RateLimitExceeded) -> Response:
         events.record("limit.hit", limit=getattr(exc.limit, "scope", None) or "flask-limiter")
         return error_response(429, {"Retry-After": str(flask_limiter_retry_after())})
 
     @app.errorhandler(ParseException)
-    def _bad_framing(exc: ParseException):
+    def _bad_framing(exc: ParseException) -> Response:
         # A body gunicorn could not de-chunk: the client's fault, and what follows it on
         # the connection cannot be trusted as the next request.
         return close_connection_after(error_response(400))
 
     @app.errorhandler(Throttled)
-    def _throttled(exc: Throttled):
+    def _throttled(exc: Throttled) -> Response:
         events.record("limit.hit", limit=exc.scope)
         return error_response(429, {"Retry-After": str(exc.retry_after)})
 
     @app.errorhandler(LimitsUnavailable)
-    def _limits_unavailable(exc: LimitsUnavailable):
+    def _limits_unavailable(exc: LimitsUnavailable) -> Response:
         # Guess budgets fail closed: no count, no evaluation.
         events.record("limit.hit", limit="store unreachable")
         return error_response(503, {"Retry-After": str(exc.retry_after)})
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         response = error_response(status)
         if status == 408:
             close_connection_after(response)
-        if status == 405 and namespace_of(request.path) == "other" and exc.valid_methods:
+        if (
+            isinstance(exc, MethodNotAllowed)
+            and namespace_of(request.path) == "other"
+            and exc.valid_methods
+        ):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> Response:
         log_and_roll_back()
         return error_response(500)

@@ -135,7 +135,7 @@ def recent(limit: int = 100, event: str | None = None) -> list[dict]:
 class JsonFormatter(logging.Formatter):
     """Every log line one JSON object: time, level, logger, message, and an event's fields."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as compact JSON."""
@@ -145,11 +145,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if hasattr(record, "event"):
-            line["event"] = record.event
-            line.update(record.fields)
-            if record.client:
-                line["client"] = record.client
+        extra = vars(record)  # what record() passed as ``extra``
+        if "event" in extra:
+            line["event"] = extra["event"]
+            line.update(extra["fields"])
+            if extra["client"]:
+                line["client"] = extra["client"]
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str)

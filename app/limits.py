@@ -17,13 +17,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import threading
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, storage_from_string
+from limits.storage import MovingWindowSupport, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
@@ -192,34 +195,124 @@ def _parsed(text: str) -> RateLimitItem:
     return item
 
 
-class PrunedMemoryStorage(MemoryStorage):
-    """``memory://`` that forgets keys whose moving window has emptied.
+class WindowStorage(Storage, MovingWindowSupport):
+    """An in-process storage for ``limits``' moving window, through its public storage API.
 
-    limits 5.8's MemoryStorage empties an expired key's event list but keeps the key, and
-    rescans every key every 10 ms: each distinct e-mail address or client IP ever limited
-    makes every later request slower, for good (measured in bench/: 5,000 dead keys cost
-    2.4 ms per scan). Same behaviour otherwise; selected with ``homepair-memory://``.
+    Registered as ``homepair-memory://``. limits 5.8's ``memory://`` keeps every key it ever
+    saw (an expired key's event list is emptied, the key stays) and rescans all of them from a
+    timer every 10 ms: each distinct e-mail address or client IP ever limited made every later
+    request slower, for good (bench/: 5,000 dead keys cost 2.4 ms per scan). Here each key keeps
+    its acquisition times, oldest first, in a table per window length ordered by last
+    acquisition, so an idle key is found at the table's front and forgotten as the next request
+    passes: memory holds only the keys acquired within their window, with no timer. One lock
+    makes check-and-count atomic (of N simultaneous hits at most the limit's amount pass).
     """
 
     STORAGE_SCHEME = ["homepair-memory"]
 
-    # The parent's timer calls self.__expire_events, i.e. this name after mangling.
-    def _MemoryStorage__expire_events(self) -> None:
-        import bisect
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: Any):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._lock = threading.Lock()
+        # window length (s) -> key -> acquisition times, oldest first; keys by last acquisition
+        self._windows: dict[float, OrderedDict[str, deque[float]]] = {}
+        # fixed-window counters (limits' other strategies): key -> [count, expires at]
+        self._counters: OrderedDict[str, list[float]] = OrderedDict()
 
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return ValueError
+
+    def remembered(self) -> int:
+        """Keys remembered (moving windows and counters)."""
+        with self._lock:
+            self._forget_idle(time.time())
+            return sum(len(keys) for keys in self._windows.values()) + len(self._counters)
+
+    def _forget_idle(self, now: float) -> None:
+        for expiry, keys in self._windows.items():
+            while keys:
+                key, times = next(iter(keys.items()))
+                if times[-1] > now - expiry:
+                    break  # every key behind it was acquired later
+                del keys[key]
+        while self._counters:
+            key, (_, expires) = next(iter(self._counters.items()))
+            if expires > now:
+                break
+            del self._counters[key]
+
+    def _live(self, key: str, expiry: float, now: float) -> deque[float]:
+        keys = self._windows.setdefault(expiry, OrderedDict())
+        times = keys.get(key) or deque()
+        while times and times[0] <= now - expiry:
+            times.popleft()
+        return times
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """Count ``amount`` acquisitions of ``key`` unless that would exceed ``limit`` within
+        the last ``expiry`` seconds."""
         now = time.time()
-        for key in list(self.events):
-            with self.locks[key]:
-                events = self.events.get(key) or []
-                if events:
-                    events = events[: bisect.bisect_left(events, -now, key=lambda e: -e.expiry)]
-                if events:
-                    self.events[key] = events
-                else:
-                    self.events.pop(key, None)
-                    self.locks.pop(key, None)
-        for key in list(self.expirations):
-            if self.expirations[key] <= now:
-                self.storage.pop(key, None)
-                self.expirations.pop(key, None)
-                self.locks.pop(key, None)
+        with self._lock:
+            self._forget_idle(now)
+            times = self._live(key, expiry, now)
+            keys = self._windows[expiry]
+            if len(times) + amount > limit:
+                if not times:
+                    keys.pop(key, None)
+                return False
+            times.extend([now] * amount)
+            keys[key] = times
+            keys.move_to_end(key)
+            return True
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        """``(time of the oldest acquisition in the window, acquisitions in it)``."""
+        now = time.time()
+        with self._lock:
+            times = self._live(key, expiry, now)
+            return (times[0], len(times)) if times else (now, 0)
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """Fixed-window counter: add ``amount``; a new counter expires ``expiry`` s from now."""
+        now = time.time()
+        with self._lock:
+            self._forget_idle(now)
+            counter = self._counters.get(key)
+            if counter is None or counter[1] <= now:
+                # Counters are kept in creation order: with one expiry per key that is
+                # expiry order, which _forget_idle relies on.
+                self._counters.pop(key, None)
+                counter = self._counters[key] = [0, now + expiry]
+            counter[0] += amount
+            return int(counter[0])
+
+    def get(self, key: str) -> int:
+        """The counter's value (0 once expired)."""
+        with self._lock:
+            counter = self._counters.get(key)
+            return int(counter[0]) if counter and counter[1] > time.time() else 0
+
+    def get_expiry(self, key: str) -> float:
+        """When the counter expires (now if there is none)."""
+        with self._lock:
+            counter = self._counters.get(key)
+            return counter[1] if counter else time.time()
+
+    def check(self) -> bool:
+        """Always reachable: it is this process's memory."""
+        return True
+
+    def reset(self) -> int | None:
+        """Forget every key; returns how many there were."""
+        with self._lock:
+            count = sum(len(keys) for keys in self._windows.values()) + len(self._counters)
+            self._windows.clear()
+            self._counters.clear()
+            return count
+
+    def clear(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._lock:
+            for keys in self._windows.values():
+                keys.pop(key, None)
+            self._counters.pop(key, None)

@@ -33,8 +33,8 @@ from sqlalchemy import case, delete, func, select, update
 
 from app import metrics
 from app.clock import now_s
-from app.dbutil import after_commit
-from app.extensions import db
+from app.dbutil import affected, after_commit
+from app.extensions import db, the_app
 from app.models import MailOutbox
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def queue(to_addr: str, subject: str, body: str) -> MailOutbox:
 
 def wake_after_commit() -> None:
     """Wake this process's sender once the current transaction (which queued mail) commits."""
-    app = current_app._get_current_object()
+    app = the_app()
     after_commit("mail", lambda: _wake(app))
 
 
@@ -107,7 +107,7 @@ def _wake(app: Flask) -> None:
 
 def wake() -> None:
     """Tell this process's sender that a commit added mail (other workers poll)."""
-    _wake(current_app._get_current_object())
+    _wake(the_app())
 
 
 # --- building and delivering ---------------------------------------------------------------
@@ -144,7 +144,9 @@ def deliver(config: Mapping[str, Any], message: EmailMessage) -> None:
     host, port = config["MAIL_SERVER"], config["MAIL_PORT"]
     context = ssl.create_default_context()
     if config["MAIL_USE_SSL"]:
-        smtp = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT_SECONDS, context=context)
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, port, timeout=SMTP_TIMEOUT_SECONDS, context=context
+        )
     else:
         smtp = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT_SECONDS)
     with smtp:
@@ -295,7 +297,7 @@ class OutboxSender:
     def _send(self, row_id: int) -> None:
         now = now_s()
         # The lease: only one worker's UPDATE matches, so only one sends.
-        leased = db.session.execute(
+        leased = affected(
             update(MailOutbox)
             .where(
                 MailOutbox.id == row_id,
@@ -304,7 +306,7 @@ class OutboxSender:
                 MailOutbox.locked_until <= now,
             )
             .values(locked_until=now + LEASE_SECONDS)
-        ).rowcount
+        )
         db.session.commit()
         if leased != 1:
             return
@@ -354,7 +356,7 @@ class OutboxSender:
         else:
             log.info("mail %s sent to %s", row_id, row.to_addr)
 
-    def _finish(self, row_id: int, **values) -> None:
+    def _finish(self, row_id: int, **values: Any) -> None:
         db.session.execute(
             update(MailOutbox).where(MailOutbox.id == row_id).values(locked_until=0, **values)
         )

@@ -24,6 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
+from app.extensions import the_app
+
 bp = Blueprint("metrics", __name__)
 
 EVENTS = Counter("homepair_events_total", "Pairing events, by kind (see README).", ["event"])
@@ -72,7 +74,6 @@ class OutboxCollector:
 @bp.get("/metrics")
 def metrics():
     """The Prometheus text format, every worker's samples summed."""
-    from flask import current_app
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -81,7 +82,7 @@ def metrics():
         registry = CollectorRegistry()
         for collector in (EVENTS, HELD, MAIL_FAILURES, LATENCY):
             registry.register(collector)
-    registry.register(OutboxCollector(current_app._get_current_object()))
+    registry.register(OutboxCollector(the_app()))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class Setting(db.Model):
+class Setting(Model):
     """A named value every worker and host must agree on (Hue MAC, link-button press…)."""
 
     __tablename__ = "setting"
@@ -17,7 +17,7 @@ class Setting(db.Model):
     value: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class MailOutbox(db.Model):
+class MailOutbox(Model):
     """An e-mail waiting to be sent; written in the transaction that needs it sent."""
 
     __tablename__ = "mail_outbox"
@@ -31,11 +31,11 @@ class MailOutbox(db.Model):
     locked_until: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     sent_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
-    given_up: Mapped[bool] = mapped_column(db.Boolean, nullable=False, default=False)
+    given_up: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """One pairing event (claim, pairing, app registration, sign-in, limit hit…).
 
     Written in batches by :mod:`app.events`; pruned after ``AUDIT_RETENTION_DAYS``.

@@ -45,7 +45,7 @@ class HealthSchema(Schema):
     redis = fields.String(required=True, metadata={"enum": ["ok", "down", "not used"]})
 
 
-def _constant(self, field, **_kwargs) -> dict:
+def _constant(self: Any, field: fields.Field, **_kwargs: Any) -> dict:
     """apispec attribute function: a ``fields.Constant`` is a one-value enum of its type."""
     if not isinstance(field, fields.Constant):
         return {}
@@ -56,7 +56,9 @@ def _constant(self, field, **_kwargs) -> dict:
 # --- small builders ----------------------------------------------------------------------
 
 
-def body(schema: Any, description: str, examples: dict | None = None, headers=None) -> dict:
+def body(
+    schema: Any, description: str, examples: dict | None = None, headers: dict | None = None
+) -> dict:
     """A JSON response object; ``examples`` maps a name to a body."""
     media: dict[str, Any] = {"schema": schema}
     if examples:
@@ -74,11 +76,11 @@ def request_body(schema: Any, required: bool = True, description: str | None = N
     return body
 
 
-def query(name: str, description: str, **schema) -> dict:
+def query(name: str, description: str, **schema: Any) -> dict:
     return {"name": name, "in": "query", "description": description, "schema": schema}
 
 
-def path_param(name: str, description: str, **schema) -> dict:
+def path_param(name: str, description: str, **schema: Any) -> dict:
     return {
         "name": name,
         "in": "path",
@@ -200,6 +202,7 @@ def build_spec() -> dict:
             {"name": "health", "description": "Liveness."},
         ],
     )
+    assert plugin.converter is not None  # made by spec.plugins' init_spec above
     plugin.converter.add_attribute_function(_constant)
     for part in PARTS:
         for name, scheme in part.security_schemes.items():

@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from gevent import get_hub
 from gevent.event import Event
@@ -36,10 +37,10 @@ class Waiter:
         self.event = Event()
         self._hub = hub
         self._closed = False
-        self._sock = None
-        self._watch = None
+        self._sock: Any = None  # the raw socket of a watched client
+        self._watch: Any = None  # a gevent libev io watcher while watching
 
-    def watch(self, sock) -> None:
+    def watch(self, sock: Any) -> None:
         """Also wake when the client's socket turns readable: EOF, a reset, or a pipelined
         request. A libev watcher, not a greenlet, so a hold costs no more to watch."""
         if sock is None or self._closed:
@@ -124,7 +125,7 @@ class PushHub:
         self.closing = True
         self.wake_all()
 
-    def attach(self, transport) -> None:
+    def attach(self, transport: Any) -> None:
         """Route publishes through a cross-worker transport (e.g. Redis pub/sub); None detaches."""
         self._transport = transport
 

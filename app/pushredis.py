@@ -21,13 +21,18 @@ import os
 import secrets
 import socket
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 import gevent
 import gevent.event
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.client import PubSub
 from redis.exceptions import RedisError
 from redis.retry import Retry
+
+if TYPE_CHECKING:
+    from app.pushhub import PushHub
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,7 @@ def redis_options() -> dict:
 class RedisTransport:
     """Plugs into :class:`app.pushhub.PushHub` via ``hub.attach``."""
 
-    def __init__(self, hub, url: str, prefix: str = "homepair"):
+    def __init__(self, hub: PushHub, url: str, prefix: str = "homepair"):
         self.hub = hub
         self.client = Redis.from_url(url, **redis_options())
         self.channel = f"{prefix}:push"
@@ -96,7 +101,7 @@ class RedisTransport:
             pubsub.close()
             return None
 
-    def _listen(self, pubsub) -> None:
+    def _listen(self, pubsub: PubSub | None) -> None:
         backoff = 0.25
         while True:
             if pubsub is None:
@@ -140,7 +145,8 @@ class RedisTransport:
             pipe = self.client.pipeline()
             pipe.delete(key)
             if counts:
-                pipe.hset(key, mapping=counts)
+                fields: dict[Any, Any] = counts  # redis-py's key type is a union: invariant
+                pipe.hset(key, mapping=fields)
             pipe.expire(key, WORKER_TTL_SECONDS)
             pipe.zadd(self.workers_key, {self.worker: time.time()})
             pipe.zremrangebyscore(self.workers_key, 0, time.time() - WORKER_TTL_SECONDS)
@@ -171,12 +177,10 @@ class RedisTransport:
         if not self._up():
             return local
         try:
-            others = [
-                w.decode()
-                for w in self.client.zrangebyscore(
-                    self.workers_key, time.time() - WORKER_TTL_SECONDS, "+inf"
-                )
-            ]
+            live = self.client.zrangebyscore(
+                self.workers_key, time.time() - WORKER_TTL_SECONDS, "+inf"
+            )
+            others = [w.decode() for w in cast(list[bytes], live)]
             others = [w for w in others if w != self.worker]
             if not others:
                 return local

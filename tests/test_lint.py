@@ -1,5 +1,5 @@
-"""`make lint`'s checks, run by the suite so CI enforces them: ruff, and the import contracts
-in setup.cfg (protocols apart, shared modules below them, web above them)."""
+"""`make lint`'s checks, run by the suite so CI enforces them: ruff, the import contracts
+in setup.cfg (protocols apart, shared modules below them, web above them) and mypy on app/."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def test_ruff_finds_nothing():
     assert checked.returncode == 0, checked.stdout
     formatted = _run(str(BIN / "ruff"), "format", "--check", "app", "tests")
     assert formatted.returncode == 0, formatted.stdout
+
+
+def test_mypy_finds_nothing():
+    checked = _run(str(BIN / "mypy"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Success: no issues found" in checked.stdout

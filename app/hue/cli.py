@@ -10,12 +10,12 @@ from app.hue import service
 
 # An AppGroup: commands run in an app context under the test runner too, not only `flask`.
 @click.group(cls=HomepairGroup)
-def hue():
+def hue() -> None:
     """Philips Hue bridge tools."""
 
 
 @hue.command("press-link-button")
-def press_link_button():
+def press_link_button() -> None:
     """Open the registration window for HUE_LINK_WINDOW_SECONDS (every worker sees it)."""
     until = service.press_link_button()
     db.session.commit()
@@ -23,7 +23,7 @@ def press_link_button():
 
 
 @hue.command("apps")
-def apps():
+def apps() -> None:
     """List the paired apps: key (shortened), name, created and last used (UTC)."""
     for key, entry in service.whitelist().items():
         click.echo(
@@ -34,7 +34,7 @@ def apps():
 
 @hue.command("revoke")
 @click.argument("key")
-def revoke(key: str):
+def revoke(key: str) -> None:
     """Remove the app whose whole key is KEY from the whitelist."""
     if not service.delete_key(key):
         raise click.ClickException("no app has that key")

@@ -126,7 +126,7 @@ class HueErrorSchema(OrderedSchema):
 class HueSuccessSchema(OrderedSchema):
     """One success element of a Hue result array."""
 
-    success = fields.Raw(required=True)
+    success: fields.Field = fields.Raw(required=True)
 
 
 hue_error = HueErrorSchema()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class HueWhitelist(db.Model):
+class HueWhitelist(Model):
     """A whitelisted application key (the Hue "username")."""
 
     __tablename__ = "hue_whitelist"
@@ -23,7 +23,7 @@ class HueWhitelist(db.Model):
     clientkey: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
-class HueWhitelistPair(db.Model):
+class HueWhitelistPair(Model):
     """Every ``(username, devicetype)`` pair that registered."""
 
     __tablename__ = "hue_whitelist_pair"

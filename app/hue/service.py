@@ -20,7 +20,7 @@ from sqlalchemy import Integer, String, cast, delete, select, update
 from app import events
 from app.bodies import INVALID
 from app.clock import hue_time, now_s
-from app.dbutil import insert_ignore
+from app.dbutil import affected, insert_ignore
 from app.extensions import db
 from app.hue.contract import (
     MAX_DEVICETYPE_BYTES,
@@ -101,12 +101,12 @@ def _take_registration_slot() -> bool:
     """
     cap = current_app.config["HUE_LINK_MAX_REGISTRATIONS"]
     count = cast(Setting.value, Integer)
-    taken = db.session.execute(
+    taken = affected(
         update(Setting)
         .where(Setting.name == REGISTRATIONS_SETTING, count < cap)
         .values(value=cast(count + 1, String))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if taken:
         return True
     # A press stored before the counter existed has no row yet: this is its first slot.
@@ -135,7 +135,9 @@ def bridge_mac() -> str:
         return stored
     tail = ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
     insert_ignore(Setting, name=MAC_SETTING, value=f"{PHILIPS_OUI}:{tail}")
-    return _read_setting(MAC_SETTING)
+    stored = _read_setting(MAC_SETTING)
+    assert stored is not None  # the row exists now: ours, or a racing worker's
+    return stored
 
 
 def bridge_id(mac: str) -> str:
@@ -274,9 +276,7 @@ def delete_key(key: str) -> bool:
     if entry is None:
         return False
     db.session.execute(delete(HueWhitelistPair).where(HueWhitelistPair.username == entry.username))
-    removed = db.session.execute(
-        delete(HueWhitelist).where(HueWhitelist.username == entry.username)
-    ).rowcount
+    removed = affected(delete(HueWhitelist).where(HueWhitelist.username == entry.username))
     if removed == 1:
         events.record("hue.app.revoked", app=entry.name, key=entry.username[:6] + "…")
     return removed == 1

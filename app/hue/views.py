@@ -7,10 +7,12 @@ ones no list names (``PROPFIND``), so Werkzeug never answers a Hue path with its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
 from flask import Response, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Rule
 
@@ -22,7 +24,7 @@ from app.hue.contract import response as hue_response
 from app.hue.contract import success_item
 
 
-def create_user():
+def create_user() -> Response:
     """``POST /api``: register an application; any other method is type 4 on ``/``."""
     if request.method != "POST":
         return hue_response([contract.method_not_available(request.method, "/")])
@@ -38,7 +40,7 @@ def create_user():
     return hue_response([success_item(created)])
 
 
-def resource(tail: str):
+def resource(tail: str) -> Response:
     """Everything under ``/api/<username>``: config, state, collections, whitelist."""
     if namespace_of(request.path) != "hue":
         # A Nest control path that Nest's rules did not take: an empty segment
@@ -52,7 +54,9 @@ def resource(tail: str):
     return hue_response(answer)
 
 
-def _resource_answer(username: str, rest: str, method: str, host: str, body_reader) -> Any:
+def _resource_answer(
+    username: str, rest: str, method: str, host: str, body_reader: Callable[[], Any]
+) -> Any:
     """The answer for ``METHOD /api/<username>/<rest>`` (spec §5, §6).
 
     ``rest`` is the path after the username without slashes at either end; ``body_reader``
@@ -118,7 +122,7 @@ DESCRIPTION = """<?xml version="1.0" encoding="UTF-8" ?>
 
 
 @bp.get("/description.xml")
-def description():
+def description() -> Response:
     """``GET /description.xml``: the UPnP description, addressed as the request was."""
     ip, port = service.split_host(_host())
     if port is None:
@@ -141,7 +145,7 @@ class _TailConverter(BaseConverter):
     part_isolating = False
 
 
-def _any_method_rules(state) -> None:
+def _any_method_rules(state: BlueprintSetupState) -> None:
     # Flask's add_url_rule always narrows a rule to a method list; a Rule without one
     # matches every method, so even PROPFIND gets its Hue answer instead of Werkzeug's 405.
     # merge_slashes=False: "/api//x" must not be redirected (a 308 is not a Hue answer).

@@ -58,7 +58,9 @@ def _bucket_for_write(
         object_timestamp=now,
         value=dumps(initial),
     )
-    return get_bucket(serial, key), bool(created)
+    bucket = get_bucket(serial, key)
+    assert bucket is not None  # ours, or a concurrent writer's: either way it exists now
+    return bucket, bool(created)
 
 
 def server_write(

@@ -7,6 +7,7 @@ draw on the same limits.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import current_app
 
@@ -45,7 +46,7 @@ def spend_claim_budget(client: str) -> None:
     guard.spend("NEST_REGISTER_LIMIT_TOTAL", "nest-register-total", everyone())
 
 
-def claim_and_wake(body) -> tuple[int, bool, str, str | None]:
+def claim_and_wake(body: Any) -> tuple[int, bool, str, str | None]:
     """Validate and claim; ``(status, success, message, serial)``.
 
     The caller has spent the claim budget. A success commits, then wakes the devices whose

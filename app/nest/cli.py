@@ -21,7 +21,7 @@ def nest():
 )
 @click.option("--serial", required=True, help="Device serial (10+ letters and digits)")
 @click.option("--timeout", default=900.0, show_default=True, help="Seconds to wait for pairing")
-def simulate(server: str, serial: str, timeout: float):
+def simulate(server: str, serial: str, timeout: float) -> None:
     """Act as a thermostat: show an entry key, hold subscribes, exit 0 once paired."""
     status = simulator.run(server, serial, timeout, say=lambda line: click.echo(line))
     sys.exit(status)
@@ -37,7 +37,7 @@ def sweep():
 
 @nest.command("devices")
 @click.option("--user", "user_id", help="Only this user's devices.")
-def devices(user_id: str | None):
+def devices(user_id: str | None) -> None:
     """List the devices (newest first): serial, owner, last seen (epoch ms)."""
     offset = 0
     while True:
@@ -52,7 +52,7 @@ def devices(user_id: str | None):
 @nest.command("remove")
 @click.argument("serial")
 @click.option("--user", "user_id", required=True, help="The user the device is registered to.")
-def remove(serial: str, user_id: str):
+def remove(serial: str, user_id: str) -> None:
     """Unregister SERIAL from USER (as DELETE /api/registered-devices/SERIAL does)."""
     deleted, _ = service.unregister(serial, user_id)
     if not deleted:

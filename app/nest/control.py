@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import request
+from flask import Response, request
 
 from app.bodies import json_body
 from app.envelopes import json_response
@@ -22,8 +22,8 @@ def require_control_token(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        given = given.strip() if scheme.lower() == "bearer" else None
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        given = credentials.strip() if scheme.lower() == "bearer" else None
         if not claims.control_token_ok(given, client_ip()):
             return nest_control_response(
                 False, Msg.UNAUTHORIZED, 401, headers={"WWW-Authenticate": "Bearer"}
@@ -78,7 +78,7 @@ def registered_devices():
 
 
 @require_control_token
-def delete_registered_device(serial: str):
+def delete_registered_device(serial: str) -> Response:
     """``DELETE /api/registered-devices/<serial>``: the user gives a device up."""
     if not service.SERIAL_PATH_RE.fullmatch(serial):
         return nest_control_response(False, Msg.BAD_SERIAL, 400)

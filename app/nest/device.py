@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable, Iterator
+from typing import cast
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 
 from app import mail
 from app.bodies import json_body, raw_body
 from app.clock import now_ms
 from app.envelopes import json_bytes, json_response
 from app.errors import ApiError
-from app.extensions import db, guard
+from app.extensions import db, guard, the_app
 from app.limits import client_ip
 from app.nest import bp, service
 from app.nest.contract import Msg, nest_objects
 from app.nest.contract import error_response as nest_error_response
-from app.pushhub import hub
+from app.pushhub import Waiter, hub
 from app.routing import add_routes
 
 _SWEEPER = "homepair.nest.sweeper"
@@ -144,7 +147,7 @@ def upload():
     return json_response({"status": "ok"})
 
 
-def transport(version: str | None = None):
+def transport(version: str | None = None) -> Response:
     """Subscribe: immediate answer, or a chunked long-poll held until a push or timeout."""
     if request.method == "GET":
         return nest_error_response("Not found", 404)
@@ -166,7 +169,7 @@ def transport(version: str | None = None):
         db.session.commit()
         return Response(_objects(items), headers=headers, mimetype="application/json")
     db.session.commit()
-    app = current_app._get_current_object()
+    app = the_app()
     if items:
         return _stream(_once(app, subscription, items), headers)
     if hub.closing:
@@ -192,19 +195,21 @@ def transport(version: str | None = None):
     return response
 
 
-def _stream(body, headers) -> Response:
+def _stream(body: Iterable[bytes], headers: dict[str, str]) -> Response:
     # No Content-Length: gunicorn sends the body chunked, one HTTP chunk per yield.
     return Response(body, headers=headers, mimetype="application/json")
 
 
-def _once(app, subscription: service.Subscription, items: list[dict]):
+def _once(app: Flask, subscription: service.Subscription, items: list[dict]) -> Iterator[bytes]:
     yield _objects(items)
     with app.app_context():
         subscription.record(items)
         db.session.commit()
 
 
-def _hold(app, subscription: service.Subscription, waiter, deadline: float):
+def _hold(
+    app: Flask, subscription: service.Subscription, waiter: Waiter, deadline: float
+) -> Iterator[bytes]:
     """Hold the connection (no DB session), pushing owner buckets as wake-ups arrive."""
     try:
         yield b""  # flush status and headers now; the device may sleep meanwhile
@@ -242,19 +247,19 @@ def put():
     return Response(_objects(items), headers=standard_headers(), mimetype="application/json")
 
 
-def put_versioned(version: str):
+def put_versioned(version: str) -> Response:
     """``/nest/transport/<version>/put``."""
     return put()
 
 
-def subscribe_versioned(version: str):
+def subscribe_versioned(version: str) -> Response:
     """``/nest/transport/<version>/subscribe``."""
     return transport(version)
 
 
 @bp.record_once
-def _bind_sweeper(state) -> None:
-    app = state.app
+def _bind_sweeper(state: BlueprintSetupState) -> None:
+    app = cast(Flask, state.app)
     app.extensions[_SWEEPER] = mail.BackgroundLoop(
         "nest-sweep", functools.partial(service.sweep_step, app), 3600.0
     )

@@ -6,6 +6,7 @@ from flask import Flask
 from sqlalchemy import delete, select
 
 from app.clock import now_ms
+from app.dbutil import affected
 from app.extensions import db
 from app.nest.models import NestBucket, NestDevice, NestEntryKey, NestLastSent, NestOwnership
 
@@ -31,14 +32,14 @@ def sweep(max_age_s: int, now: int | None = None) -> tuple[int, int]:
     for start in range(0, len(serials), 500):
         chunk = serials[start : start + 500]
         for model in (NestBucket, NestLastSent, NestEntryKey):
-            deleted = db.session.execute(delete(model).where(model.serial.in_(chunk))).rowcount
+            deleted = affected(delete(model).where(model.serial.in_(chunk)))
             keys += deleted if model is NestEntryKey else 0
         db.session.execute(delete(NestDevice).where(NestDevice.serial.in_(chunk)))
-    keys += db.session.execute(
+    keys += affected(
         delete(NestEntryKey).where(
             NestEntryKey.claimed_by.is_(None), NestEntryKey.expires_at < cutoff
         )
-    ).rowcount
+    )
     return len(serials), keys
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import select, update
+from werkzeug.datastructures import Headers
 
 from app.clock import now_ms
 from app.dbutil import insert_ignore
@@ -46,7 +47,11 @@ def _basic_username(header: str) -> str | None:
     return _dot_rule(decoded.split(":", 1)[0])
 
 
-def identify_serial(headers, args, path_serial: str | None = None) -> str | None:
+def identify_serial(
+    headers: Headers | Mapping[str, str],
+    args: Mapping[str, str],
+    path_serial: str | None = None,
+) -> str | None:
     """The device serial from the request, by the spec's ordered sources (§2)."""
     candidates: list[str | None] = []
     auth = headers.get("Authorization")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class NestDevice(db.Model):
+class NestDevice(Model):
     """A serial that has talked to homepair."""
 
     __tablename__ = "nest_device"
@@ -22,7 +22,7 @@ class NestDevice(db.Model):
     last_seen: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
-class NestEntryKey(db.Model):
+class NestEntryKey(Model):
     """A 7-character code shown on a device's pairing screen."""
 
     __tablename__ = "nest_entry_key"
@@ -55,7 +55,7 @@ class NestEntryKey(db.Model):
     )
 
 
-class NestBucket(db.Model):
+class NestBucket(Model):
     """One bucket of one device: ``(serial, object_key)`` → revision, timestamp, value."""
 
     __tablename__ = "nest_bucket"
@@ -67,7 +67,7 @@ class NestBucket(db.Model):
     value: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class NestOwnership(db.Model):
+class NestOwnership(Model):
     """Which user owns a device (at most one)."""
 
     __tablename__ = "nest_ownership"
@@ -77,7 +77,7 @@ class NestOwnership(db.Model):
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
-class NestLastSent(db.Model):
+class NestLastSent(Model):
     """The newest owner-bucket timestamp written to a device, per bucket key."""
 
     __tablename__ = "nest_last_sent"

@@ -26,7 +26,7 @@ def _control(message: str, success: bool = False) -> dict:
 
 # --- Nest control API --------------------------------------------------------------------
 
-_CONTROL_SECURITY = [{}, {"nestControlToken": []}]
+_CONTROL_SECURITY: list[dict[str, list[str]]] = [{}, {"nestControlToken": []}]
 
 
 def _control_errors(*statuses: int) -> dict:
@@ -216,7 +216,7 @@ def _nest_control(spec: APISpec) -> None:
 
 # --- Nest device transport ---------------------------------------------------------------
 
-_DEVICE_SECURITY = [{}, {"nestDevice": []}]
+_DEVICE_SECURITY: list[dict[str, list[str]]] = [{}, {"nestDevice": []}]
 _DEVICE_PARAMS = [
     {
         "name": "X-nl-client-id",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
 from app import events
 from app.clock import now_ms
-from app.dbutil import insert_ignore
+from app.dbutil import affected, insert_ignore
 from app.extensions import db
 from app.nest.buckets import bump, get_bucket, server_write, value_of
 from app.nest.contract import CLAIM_CODE_PATTERN, MAX_USER_ID_LENGTH, Msg
@@ -62,7 +63,7 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
     ).first()
     if key is None:
         return None, set()
-    won = db.session.execute(
+    won = affected(
         update(NestEntryKey)
         .where(
             NestEntryKey.id == key.id,
@@ -70,7 +71,7 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
             NestEntryKey.expires_at > now,
         )
         .values(claimed_by=user_id, claimed_at=now)
-    ).rowcount
+    )
     if won != 1:
         return None, set()
     serial = key.serial
@@ -137,11 +138,11 @@ def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
     serial = sanitize_serial(serial_text)
     if serial is None or not possible_user_id(user_id):
         return False, set()
-    removed = db.session.execute(
+    removed = affected(
         delete(NestOwnership).where(
             NestOwnership.serial == serial, NestOwnership.user_id == user_id
         )
-    ).rowcount
+    )
     if not removed:
         return False, set()
     wake = _sync_structures(user_id) | {serial}
@@ -153,7 +154,7 @@ def unregister(serial_text: str, user_id: str) -> tuple[bool, set[str]]:
 
 
 def list_devices(
-    user_id: str | None, held_count, limit: int, offset: int = 0
+    user_id: str | None, held_count: Callable[[str], int], limit: int, offset: int = 0
 ) -> tuple[list[dict], int]:
     """A page of the known devices (or ``user_id``'s), newest first, then serial, for
     ``GET /api/devices``; returns ``(page, total)``."""

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 import urllib3
@@ -75,7 +76,11 @@ class Thermostat:
 
     def subscribe(self, read_timeout: float) -> list[dict]:
         """One chunked subscribe, held until the server ends it; the objects pushed."""
-        body = {"chunked": True, "session": f"sim-{time.monotonic_ns()}", "objects": self._listed()}
+        body: dict[str, Any] = {
+            "chunked": True,
+            "session": f"sim-{time.monotonic_ns()}",
+            "objects": self._listed(),
+        }
         url = f"{self.urls['transport_url']}/v5/subscribe"
         received = []
         with self.http.post(url, json=body, stream=True, timeout=(10, read_timeout)) as response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import select
 
@@ -32,7 +32,7 @@ def _as_int(raw: Any) -> int:
     return 0
 
 
-def valid_key(key: Any) -> bool:
+def valid_key(key: Any) -> TypeGuard[str]:
     """An object key the store can hold: a non-empty string of at most 255 characters
     without NUL (PostgreSQL text cannot hold it); other keys are skipped like malformed ones."""
     return isinstance(key, str) and 0 < len(key) <= MAX_KEY_LENGTH and "\x00" not in key
@@ -98,16 +98,16 @@ class Subscription:
         inserted in one more.
         """
         user_id = self.owner = owner_of(self.serial)
-        owner = owner_keys(user_id) if user_id is not None else ()
+        owner = {key: user_id for key in owner_keys(user_id)} if user_id is not None else {}
         buckets = Buckets(self.serial, [item.key for item in self.listed] + list(owner))
         now = now_ms()
         send = [self._apply(buckets, item, now) for item in self.listed]
         listed_keys = {item.key for item in self.listed}
-        for key in owner:
+        for key, user in owner.items():
             if key in listed_keys:
                 continue
             bucket = buckets.get(key) or buckets.create(
-                key, 1, now, dumps(initial_owner_value(key, user_id))
+                key, 1, now, dumps(initial_owner_value(key, user))
             )
             if bucket is not None and bucket.object_timestamp > self.known.get(key, 0):
                 send.append(bucket)

@@ -10,7 +10,7 @@ from app.ruuvi import service
 
 
 @click.group(cls=HomepairGroup)
-def ruuvi():
+def ruuvi() -> None:
     """Ruuvi Cloud accounts."""
 
 
@@ -23,7 +23,7 @@ def _account(email: str) -> service.Caller:
 
 @ruuvi.command("sessions")
 @click.argument("email")
-def sessions(email: str):
+def sessions(email: str) -> None:
     """List EMAIL's sessions: id, created and last used (epoch seconds, UTC)."""
     for item in service.sessions_of(_account(email)):
         click.echo(f"{item['id']}\tcreated {item['createdAt']}\tlast used {item['lastAccessed']}")
@@ -32,7 +32,7 @@ def sessions(email: str):
 @ruuvi.command("revoke")
 @click.argument("email")
 @click.option("--session", "session_id", help="Revoke only this session id (default: all).")
-def revoke(email: str, session_id: str | None):
+def revoke(email: str, session_id: str | None) -> None:
     """Sign EMAIL out: one session, or all of them."""
     caller = _account(email)
     if session_id is None:

@@ -121,7 +121,7 @@ class RuuviSuccessSchema(OrderedSchema):
     """``{"result":"success","data":{…}}``."""
 
     result = fields.Constant("success")
-    data = fields.Raw(required=True)
+    data: fields.Field = fields.Raw(required=True)
 
 
 ruuvi_error = RuuviErrorSchema()

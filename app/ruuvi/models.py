@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class RuuviUser(db.Model):
+class RuuviUser(Model):
     """An account, keyed by its lower-cased e-mail."""
 
     __tablename__ = "ruuvi_user"
@@ -19,7 +19,7 @@ class RuuviUser(db.Model):
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
-class RuuviCode(db.Model):
+class RuuviCode(Model):
     """An e-mailed verification code, stored only as HMAC-SHA256(SECRET_KEY, code)."""
 
     __tablename__ = "ruuvi_code"
@@ -54,7 +54,7 @@ class RuuviCode(db.Model):
     )
 
 
-class RuuviToken(db.Model):
+class RuuviToken(Model):
     """One sign-in session; the token itself is stored only as its SHA-256."""
 
     __tablename__ = "ruuvi_token"

@@ -20,7 +20,7 @@ from app.ruuvi.contract import BY_STATUS
 
 # --- Ruuvi -------------------------------------------------------------------------------
 
-_RUUVI_SECURITY = [{"ruuviToken": []}]
+_RUUVI_SECURITY: list[dict[str, list[str]]] = [{"ruuviToken": []}]
 
 
 def _ruuvi_errors(*statuses: int) -> dict:

@@ -22,7 +22,7 @@ from sqlalchemy import delete, or_, select, update
 from app import events, mail
 from app.bodies import INVALID
 from app.clock import now_s
-from app.dbutil import insert_ignore
+from app.dbutil import affected, insert_ignore
 from app.envelopes import compact
 from app.extensions import db
 from app.limits import MISSING
@@ -253,7 +253,7 @@ def authenticate(header: str | None) -> Caller | None:
     """
     token = bearer_token(header)
     match = _TOKEN_RE.fullmatch(token or "")
-    if match is None:
+    if token is None or match is None:
         return None
     user_id = _user_id_of(match[1])
     if user_id is None:
@@ -322,23 +322,21 @@ def revoke_session(caller: Caller, session_id: str) -> bool:
     """Delete one of the caller's sessions by its id as written in the path; False if none."""
     if not _SESSION_ID_RE.fullmatch(session_id) or int(session_id) > _MAX_ID:
         return False
-    result = db.session.execute(
+    removed = affected(
         delete(RuuviToken).where(
             RuuviToken.id == int(session_id), RuuviToken.user_id == caller.user_id
         )
     )
-    if result.rowcount == 1:
+    if removed == 1:
         events.record(
             "ruuvi.session.revoked", email=display_email(caller.user_id), session=int(session_id)
         )
-    return result.rowcount == 1
+    return removed == 1
 
 
 def revoke_all(caller: Caller) -> None:
     """Delete every session of the caller, the current one included."""
-    gone = db.session.execute(
-        delete(RuuviToken).where(RuuviToken.user_id == caller.user_id)
-    ).rowcount
+    gone = affected(delete(RuuviToken).where(RuuviToken.user_id == caller.user_id))
     events.record("ruuvi.session.revoked", email=display_email(caller.user_id), sessions=gone)
 
 
@@ -348,12 +346,10 @@ def revoke_all(caller: Caller) -> None:
 def sweep(now: int | None = None) -> tuple[int, int]:
     """Delete stale tokens and dead codes; return ``(tokens, codes)`` deleted. Caller commits."""
     now = now_s() if now is None else now
-    tokens = db.session.execute(
-        delete(RuuviToken).where(RuuviToken.last_accessed < now - TOKEN_IDLE_SECONDS)
-    ).rowcount
-    codes = db.session.execute(
+    tokens = affected(delete(RuuviToken).where(RuuviToken.last_accessed < now - TOKEN_IDLE_SECONDS))
+    codes = affected(
         delete(RuuviCode).where(or_(RuuviCode.used_at.is_not(None), RuuviCode.expires_at <= now))
-    ).rowcount
+    )
     return tokens, codes
 
 

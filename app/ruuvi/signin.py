@@ -7,6 +7,8 @@ so they answer alike and draw on the same limits.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from flask import Response, current_app
 
@@ -15,13 +17,18 @@ from app.extensions import db, guard, limiter
 from app.limits import MISSING, client_ip, everyone
 from app.ruuvi import contract, service
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 
 def _setting(name: str) -> str:
     # Read per request, so each app (and each test's config) uses its own limit strings.
     return current_app.config[name]
 
 
-def register_limits_for(email_key):
+def register_limits_for(
+    email_key: Callable[[], str],
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """The ``/register`` limits, with ``email_key`` reading the address of the request.
 
     flask-limiter hits each limit as it checks it (atomically, before the view runs), so every
@@ -50,7 +57,7 @@ def register_limits_for(email_key):
         ),
     ]
 
-    def apply(view):
+    def apply(view: Callable[_P, _R]) -> Callable[_P, _R]:
         # flask-limiter checks (and hits) limits of one window length in the order they were
         # applied and stops at the first breach: most specific first, so a flood of one
         # address is refused before it spends the IP's or everyone's budget.
@@ -86,7 +93,7 @@ class Refused(Exception):
         return self.answer.response()
 
 
-def send_code(body) -> str:
+def send_code(body: Any) -> str:
     """Rows 2-4 of ``/register``: check the address, issue a code and queue its e-mail.
 
     Commits and wakes the mail sender; returns the address as given, or raises

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, cast
 
-from flask import Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from app import mail
@@ -19,8 +22,10 @@ from app.ruuvi.signin import Refused
 
 _SWEEPER = "homepair.ruuvi.sweeper"
 
+_P = ParamSpec("_P")
 
-def _body():
+
+def _body() -> Any:
     """The request body as JSON, parsed once: the per-address limit key reads it too."""
     if "ruuvi_body" not in g:
         try:
@@ -47,11 +52,13 @@ def _unauthorized() -> Response:
     return contract.UNAUTHORIZED.response(headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticated(view):
+def authenticated(
+    view: Callable[Concatenate[service.Caller, _P], Response],
+) -> Callable[_P, Response]:
     """Pass the :class:`service.Caller` to ``view``, or answer 401; commits the touch."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Response:
         caller = service.authenticate(request.headers.get("Authorization"))
         if caller is None:
             db.session.rollback()
@@ -64,7 +71,7 @@ def authenticated(view):
 
 
 @register_limits
-def register():
+def register() -> Response:
     """``POST /register``: e-mail a code to a new or existing account's address."""
     try:
         email = signin.send_code(_body())
@@ -73,7 +80,7 @@ def register():
     return ruuvi_success_response({"email": email})
 
 
-def verify():
+def verify() -> Response:
     """``GET /verify?token=<code>``: trade a code for an access token."""
     signin.spend_verify_budget(client_ip())
     try:
@@ -90,33 +97,33 @@ def verify():
 
 
 @authenticated
-def user(caller: service.Caller):
+def user(caller: service.Caller) -> Response:
     """``GET /user``: the account's e-mail; homepair keeps no sensors."""
     return ruuvi_success_response({"email": service.display_email(caller.user_id), "sensors": []})
 
 
 @authenticated
-def sessions(caller: service.Caller):
+def sessions(caller: service.Caller) -> Response:
     """``GET /sessions``: the caller's sessions, most recently used first."""
     return ruuvi_success_response({"sessions": service.sessions_of(caller)})
 
 
 @authenticated
-def revoke_all(caller: service.Caller):
+def revoke_all(caller: service.Caller) -> Response:
     """``DELETE /sessions``: sign out everywhere, here included."""
     service.revoke_all(caller)
     return ruuvi_success_response({})
 
 
 @authenticated
-def revoke_one(caller: service.Caller, session_id: str):
+def revoke_one(caller: service.Caller, session_id: str) -> Response:
     """``DELETE /sessions/<id>``: revoke one of the caller's sessions."""
     if not service.revoke_session(caller, session_id):
         return contract.NOT_FOUND.response()
     return ruuvi_success_response({})
 
 
-def preflight(**_):
+def preflight(**_: Any) -> Response:
     """``OPTIONS``: 200 with an empty body (the CORS headers come from :func:`_cors`)."""
     response = Response(status=200)
     del response.headers["Content-Type"]
@@ -132,8 +139,9 @@ def _cors(response: Response) -> Response:
 
 
 @bp.record_once
-def _bind_sweeper(state) -> None:
-    app = state.app
+def _bind_sweeper(state: BlueprintSetupState) -> None:
+    # Registered on Flask apps only; the setup state types it as the sansio base class.
+    app = cast(Flask, state.app)
     app.extensions[_SWEEPER] = mail.BackgroundLoop(
         "ruuvi-sweep",
         functools.partial(service.sweep_step, app),

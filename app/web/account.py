@@ -9,7 +9,9 @@ another browser, ``DELETE /sessions`` from Ruuvi Station) therefore signs this b
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from flask import abort, current_app, g, session
 
@@ -19,6 +21,9 @@ from app.web.models import WebAdmin
 
 TOKEN_KEY = "ruuvi_token"
 PENDING_EMAIL_KEY = "signin_email"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,11 @@ def sign_out() -> None:
     g.web_account = None
 
 
-def signed_in(view):
+def signed_in(view: Callable[_P, _R]) -> Callable[_P, _R]:
     """Refuse (403 page) an anonymous request to ``view``."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         if current_account() is None:
             abort(403, description="Sign in first.")
         return view(*args, **kwargs)
@@ -87,11 +92,11 @@ def signed_in(view):
     return wrapper
 
 
-def admin_only(view):
+def admin_only(view: Callable[_P, _R]) -> Callable[_P, _R]:
     """Refuse (403 page) ``view`` to anyone but a signed-in admin (``ADMIN_EMAILS``)."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         account = current_account()
         if account is None:
             abort(403, description="Sign in with an administrator's address first.")

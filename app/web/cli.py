@@ -8,19 +8,19 @@ from sqlalchemy import delete, select
 
 from app.cli import HomepairGroup
 from app.clock import now_s
-from app.dbutil import insert_ignore
+from app.dbutil import affected, insert_ignore
 from app.extensions import db
 from app.web.models import WebAdmin
 
 
 @click.group(cls=HomepairGroup)
-def admin():
+def admin() -> None:
     """Web administrators."""
 
 
 @admin.command("add")
 @click.argument("email")
-def add(email: str):
+def add(email: str) -> None:
     """Make EMAIL an administrator once it signs in on /signin."""
     key = email.strip().lower()
     if "@" not in key:
@@ -32,16 +32,16 @@ def add(email: str):
 
 @admin.command("remove")
 @click.argument("email")
-def remove(email: str):
+def remove(email: str) -> None:
     """Take EMAIL's administrator rights (ADMIN_EMAILS entries stay)."""
     key = email.strip().lower()
-    gone = db.session.execute(delete(WebAdmin).where(WebAdmin.email_key == key)).rowcount
+    gone = affected(delete(WebAdmin).where(WebAdmin.email_key == key))
     db.session.commit()
     click.echo(f"{key} removed" if gone else f"{key} was not added with flask admin add")
 
 
 @admin.command("list")
-def list_admins():
+def list_admins() -> None:
     """Every administrator: from ADMIN_EMAILS and from flask admin add."""
     for key in current_app.config["ADMIN_EMAILS"]:
         click.echo(f"{key}\t(ADMIN_EMAILS)")

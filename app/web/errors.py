@@ -12,7 +12,7 @@ import logging
 
 from flask import render_template, request
 from flask_limiter import RateLimitExceeded
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
 
 from app import events
@@ -44,7 +44,9 @@ def _load_account() -> None:
         db.session.rollback()
 
 
-def error_page(status: int, message: str, title: str | None = None, detail: str | None = None):
+def error_page(
+    status: int, message: str | None, title: str | None = None, detail: str | None = None
+) -> tuple[str, int]:
     """An HTML error page with ``status``; ``detail`` is a technical reason shown below."""
     title = title or _TITLES.get(status, "Error")
     page = render_template("error.html", status=status, title=title, message=message, detail=detail)
@@ -52,7 +54,7 @@ def error_page(status: int, message: str, title: str | None = None, detail: str 
 
 
 @bp.errorhandler(CSRFError)
-def _csrf_refused(exc: CSRFError):
+def _csrf_refused(exc: CSRFError) -> tuple[str, int]:
     _load_account()
     return error_page(
         400,
@@ -64,19 +66,19 @@ def _csrf_refused(exc: CSRFError):
 
 
 @bp.errorhandler(RateLimitExceeded)
-def _rate_limited(exc: RateLimitExceeded):
+def _rate_limited(exc: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
     events.record("limit.hit", limit=getattr(exc.limit, "scope", None) or "flask-limiter")
     return _limited_page(flask_limiter_retry_after())
 
 
 @bp.errorhandler(Throttled)
-def _throttled(exc: Throttled):
+def _throttled(exc: Throttled) -> tuple[str, int, dict[str, str]]:
     events.record("limit.hit", limit=exc.scope)
     return _limited_page(exc.retry_after)
 
 
 @bp.errorhandler(LimitsUnavailable)
-def _limits_unavailable(exc: LimitsUnavailable):
+def _limits_unavailable(exc: LimitsUnavailable) -> tuple[str, int, dict[str, str]]:
     # The guessing limits fail closed: nothing was tried.
     events.record("limit.hit", limit="store unreachable")
     page, status = error_page(
@@ -88,7 +90,7 @@ def _limits_unavailable(exc: LimitsUnavailable):
     return page, status, {"Retry-After": str(exc.retry_after)}
 
 
-def _limited_page(seconds: int):
+def _limited_page(seconds: int) -> tuple[str, int, dict[str, str]]:
     _load_account()
     if request.endpoint == "web.pair_submit":
         body = views.pair_limited(seconds)
@@ -102,13 +104,13 @@ def _limited_page(seconds: int):
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
+def _http_error(exc: HTTPException) -> tuple[str, int]:
     status = exc.code or 500
     message = exc.description if status == 403 else _TITLES.get(status, "Error") + "."
     return error_page(status, message)
 
 
 @bp.errorhandler(Exception)
-def _unexpected(exc: Exception):
+def _unexpected(exc: Exception) -> tuple[str, int]:
     log_and_roll_back()
     return error_page(500, "The server could not complete this request. Try again later.")

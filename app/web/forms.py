@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from flask_wtf import FlaskForm  # type: ignore[import-untyped]
+from wtforms import EmailField, PasswordField, StringField  # type: ignore[import-untyped]
 
 _SPACES = re.compile(r"\s+")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 
 
-class WebAdmin(db.Model):
+class WebAdmin(Model):
     """An address whose signed-in web session may act as an administrator."""
 
     __tablename__ = "web_admin"

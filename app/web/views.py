@@ -10,8 +10,21 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app import events
 from app.clock import hue_time, now_s
@@ -36,7 +49,7 @@ from app.web.forms import CodeForm, EmailForm, PairForm, normalise_entry_code
 PROTOCOL_BLUEPRINTS = ("nest", "hue", "ruuvi")
 
 
-def _see_other(endpoint: str):
+def _see_other(endpoint: str) -> WerkzeugResponse:
     return redirect(url_for(endpoint), code=303)
 
 
@@ -56,7 +69,7 @@ def _template_context() -> dict:
 
 
 @bp.after_request
-def _page_headers(response):
+def _page_headers(response: Response) -> Response:
     # Pages carry CSRF tokens and account data: no caching, no framing, scripts from here only.
     if request.endpoint != "web.static":
         response.headers["Cache-Control"] = "no-store"
@@ -94,7 +107,7 @@ def hue_date(text: str) -> str:
 
 
 @bp.get("/")
-def index():
+def index() -> str:
     """``/``: what this server is, the three flows, and which protocols it serves."""
     config = current_app.config
     enabled = {name: name in current_app.blueprints for name in PROTOCOL_BLUEPRINTS}
@@ -119,7 +132,7 @@ def _token_required() -> bool:
     return bool(current_app.config["NEST_CONTROL_TOKEN"])
 
 
-def _pair_page(form: PairForm, status: int = 200, **outcome):
+def _pair_page(form: PairForm, status: int = 200, **outcome: Any) -> tuple[str, int]:
     """The pairing page; the user's devices are listed unless a control token guards them."""
     user = (form.user.data or "").strip()
     show_devices = bool(user) and (not _token_required() or outcome.get("authorised", False))
@@ -136,13 +149,13 @@ def _pair_page(form: PairForm, status: int = 200, **outcome):
 
 
 @bp.get("/pair")
-def pair():
+def pair() -> tuple[str, int]:
     """``/pair``: the form, prefilled with the signed-in account's e-mail or ``homeassistant``."""
     return _pair_page(PairForm(user=_default_user()))
 
 
 @bp.post("/pair")
-def pair_submit():
+def pair_submit() -> tuple[str, int]:
     """Claim the typed entry code through the Nest control service (same limits as the API)."""
     form = PairForm()
     if not nest_claims.control_token_ok(form.token.data, client_ip()):
@@ -158,7 +171,7 @@ def pair_submit():
     return _pair_page(form, status, error=message, authorised=True)
 
 
-def pair_limited(seconds: int):
+def pair_limited(seconds: int) -> str:
     """The pairing page for a claim refused by the failed-claim limits."""
     return _pair_page(PairForm(), error="Too many registration attempts", retry_after=seconds)[0]
 
@@ -180,14 +193,14 @@ def _form_email_key() -> str:
 
 
 @bp.get("/signin")
-def signin():
+def signin() -> str:
     """``/signin``, step 1: ask for the address to e-mail a code to."""
     return render_template("signin.html", form=EmailForm(email=session.get(PENDING_EMAIL_KEY)))
 
 
 @bp.post("/signin")
 @ruuvi_signin.register_limits_for(_form_email_key)
-def signin_submit():
+def signin_submit() -> ResponseReturnValue:
     """E-mail a code through the Ruuvi service (same limits as ``POST /register``)."""
     form = EmailForm()
     try:
@@ -198,7 +211,7 @@ def signin_submit():
     return _see_other("web.signin_code")
 
 
-def _code_page(form: CodeForm, **extra) -> str:
+def _code_page(form: CodeForm, **extra: Any) -> str:
     minutes = math.ceil(current_app.config["RUUVI_CODE_TTL_SECONDS"] / 60)
     return render_template(
         "signin_code.html",
@@ -210,13 +223,13 @@ def _code_page(form: CodeForm, **extra) -> str:
 
 
 @bp.get("/signin/code")
-def signin_code():
+def signin_code() -> str:
     """``/signin/code``, step 2: ask for the code from the e-mail."""
     return _code_page(CodeForm())
 
 
 @bp.post("/signin/code")
-def signin_code_submit():
+def signin_code_submit() -> ResponseReturnValue:
     """Trade the code for a Ruuvi session (same limits as ``GET /verify``); sign the browser in."""
     form = CodeForm()
     ruuvi_signin.spend_verify_budget(client_ip())
@@ -232,7 +245,7 @@ def signin_code_submit():
     return _see_other("web.account")
 
 
-def signin_limited(seconds: int):
+def signin_limited(seconds: int) -> str:
     """The sign-in page for a request refused by the Ruuvi limits."""
     if request.endpoint == "web.signin_code_submit":
         return _code_page(CodeForm(), error="Too many requests", retry_after=seconds)
@@ -242,7 +255,7 @@ def signin_limited(seconds: int):
 
 
 @bp.get("/account")
-def account():
+def account() -> ResponseReturnValue:
     """``/account``: the e-mail and the account's sessions, each revocable."""
     signed = current_account()
     if signed is None:
@@ -253,9 +266,11 @@ def account():
 
 @bp.post("/account/sessions/revoke")
 @signed_in
-def revoke_session():
+def revoke_session() -> WerkzeugResponse:
     """Revoke one session; revoking this browser's own signs it out."""
-    caller = current_account().caller
+    signed = current_account()
+    assert signed is not None  # @signed_in refused anonymous requests
+    caller = signed.caller
     session_id = request.form.get("session_id", "")
     if not ruuvi.revoke_session(caller, session_id):
         db.session.rollback()
@@ -272,9 +287,11 @@ def revoke_session():
 
 @bp.post("/account/sessions/revoke-all")
 @signed_in
-def revoke_all_sessions():
+def revoke_all_sessions() -> WerkzeugResponse:
     """Revoke every session of the account (apps included) and sign this browser out."""
-    ruuvi.revoke_all(current_account().caller)
+    signed = current_account()
+    assert signed is not None  # @signed_in refused anonymous requests
+    ruuvi.revoke_all(signed.caller)
     db.session.commit()
     sign_out()
     flash("Every session of your account was revoked: you are signed out everywhere.", "info")
@@ -282,7 +299,7 @@ def revoke_all_sessions():
 
 
 @bp.post("/signout")
-def signout():
+def signout() -> WerkzeugResponse:
     """Sign out: this browser's session is revoked, not just forgotten."""
     signed = current_account()
     if signed is not None:
@@ -297,7 +314,7 @@ def signout():
 
 
 @bp.get("/hue")
-def hue_page():
+def hue_page() -> str:
     """``/hue``: link button state with the seconds left, and the whitelist."""
     now = now_s()
     pressed = hue.pressed_at()
@@ -315,7 +332,9 @@ def hue_page():
         "hue.html",
         link_open=remaining > 0,
         remaining=remaining,
-        closes_at=hue_time(pressed + hue.link_window()) if remaining else None,
+        closes_at=(
+            hue_time(pressed + hue.link_window()) if remaining and pressed is not None else None
+        ),
         window=hue.link_window(),
         keys=keys,
     )
@@ -323,14 +342,14 @@ def hue_page():
 
 @bp.get("/events")
 @admin_only
-def events_page():
+def events_page() -> str:
     """``/events``: the newest pairing events (admins only)."""
     return render_template("events.html", rows=events.recent(200))
 
 
 @bp.post("/hue/press")
 @admin_only
-def hue_press():
+def hue_press() -> WerkzeugResponse:
     """Press the virtual link button (admins only)."""
     until = hue.press_link_button()
     db.session.commit()
@@ -340,7 +359,7 @@ def hue_press():
 
 @bp.post("/hue/close")
 @admin_only
-def hue_close():
+def hue_close() -> WerkzeugResponse:
     """Close the registration window now (admins only)."""
     hue.close_link_button()
     db.session.commit()
@@ -350,7 +369,7 @@ def hue_close():
 
 @bp.post("/hue/revoke")
 @admin_only
-def hue_revoke():
+def hue_revoke() -> WerkzeugResponse:
     """Remove an application key from the whitelist (admins only)."""
     key = request.form.get("key", "")
     entry = hue.find_key(key)
