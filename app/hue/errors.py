@@ -20,7 +20,10 @@ def _render(status: int, message: str, headers: dict | None) -> Response:
     if status == 413:
         error = contract.invalid_json(address)
     elif status == 405:
-        error = contract.method_not_available(request.method, address)
+        # A method no Hue rule lists: the views' own answer (type 1, 3 or 4).
+        from app.hue.views import any_method  # the views register this namespace's routes
+
+        return any_method()
     elif status in (404, 414):
         error = contract.resource_not_available(address)
     elif 400 <= status < 500 or status == 501:

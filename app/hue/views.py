@@ -1,8 +1,9 @@
 """Hue v1 views (thin: the logic lives in app.hue.service).
 
-Every answer on ``/api…`` is HTTP 200 JSON. The ``/api`` rules accept any method, even
-ones no list names (``PROPFIND``), so Werkzeug never answers a Hue path with its own
-404/405: the service decides between types 1, 3 and 4.
+Every answer on ``/api…`` is HTTP 200 JSON. The ``/api`` rules list every common method and
+:func:`any_method` answers the others (``PROPFIND``, through the Hue error namespace), so
+Werkzeug never answers a Hue path with its own 404/405: the service decides between types 1,
+3 and 4. ``app.routing`` documents how Hue and Nest's control API share ``/api``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.extensions import db
 from app.hue import bp, contract, service
 from app.hue.contract import response as hue_response
 from app.hue.contract import success_item
+from app.routing import ALL_METHODS
 
 
 def create_user() -> Response:
@@ -141,25 +143,38 @@ class _TailConverter(BaseConverter):
     (type 1), not a path no rule matches.
     """
 
-    regex = r"[\s\S]*"
+    regex = r"[\s\S]+"  # "/api/" itself is create_user's
     part_isolating = False
 
 
-def _any_method_rules(state: BlueprintSetupState) -> None:
-    # Flask's add_url_rule always narrows a rule to a method list; a Rule without one
-    # matches every method, so even PROPFIND gets its Hue answer instead of Werkzeug's 405.
-    # merge_slashes=False: "/api//x" must not be redirected (a 308 is not a Hue answer).
-    # Nest's static /api/register… rules still win: Werkzeug tries static parts first.
+def any_method() -> Response:
+    """The Hue answer for a method no rule lists (``PROPFIND /api/<u>/config``): what the
+    views answer for it. The Hue error namespace calls this for a 405 on a Hue path."""
+    if request.path in ("/api", "/api/"):
+        return create_user()
+    return resource(request.path[len("/api/") :])
+
+
+def _rules(state: BlueprintSetupState) -> None:
+    # Added to the map directly: merge_slashes=False, so "/api//x" is not redirected (a 308
+    # is not a Hue answer). Nest's static /api/register… rules still win: Werkzeug tries
+    # static parts first. "/api/" is create_user's, not resource's with an empty tail.
     state.app.url_map.converters["hue_tail"] = _TailConverter
     routes = (
         ("/api", "create_user", create_user),
-        ("/api/", "create_user", create_user),
         ("/api/<hue_tail:tail>", "resource", resource),
     )
     for path, name, view in routes:
         endpoint = f"{bp.name}.{name}"
         state.app.view_functions[endpoint] = view
-        state.app.url_map.add(Rule(path, endpoint=endpoint, methods=None, merge_slashes=False))
+        rule = Rule(
+            path,
+            endpoint=endpoint,
+            methods=ALL_METHODS,
+            merge_slashes=False,
+            strict_slashes=False,
+        )
+        state.app.url_map.add(rule)
 
 
-bp.record_once(_any_method_rules)
+bp.record_once(_rules)

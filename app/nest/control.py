@@ -14,7 +14,7 @@ from app.nest import bp, claims, service
 from app.nest.contract import Msg
 from app.nest.contract import control_response as nest_control_response
 from app.pushhub import hub
-from app.routing import add_routes, other_methods
+from app.routing import add_routes
 
 
 def require_control_token(view):
@@ -91,17 +91,12 @@ def delete_registered_device(serial: str) -> Response:
     return nest_control_response(True, Msg.DELETED.format(serial=serial))
 
 
-def method_not_allowed(**_):
-    """Wrong method on a control path (also keeps Hue's ``/api/<username>`` off these paths)."""
-    return nest_control_response(False, "Method not allowed", 405)
-
-
 _ROUTES = (
     ("/api/register", register, ("POST",)),
     ("/api/devices", devices, ("GET",)),
     ("/api/registered-devices", registered_devices, ("GET",)),
     ("/api/registered-devices/<path:serial>", delete_registered_device, ("DELETE",)),
 )
+# Other methods on these paths get Nest's 405 through Hue's /api rules (app.routing says how).
 for _path, _view, _methods in _ROUTES:
     add_routes(bp, (_path,), _view, _methods)
-    add_routes(bp, (_path,), method_not_allowed, other_methods(_methods))

@@ -36,23 +36,27 @@ def register_limits_for(
     per-IP and total budgets (one shared per-address bucket for all of them would let anyone
     throttle everyone's typos). These limits guard mail cost and spam, not a guess, so they
     fail open (to per-process memory) when Redis is unreachable. The scopes are shared, so
-    every view decorated with them (the web sign-in form too) draws on the same budgets.
+    every view decorated with them (the web sign-in form too) draws on the same budgets. Only
+    POST counts: the path's other methods (a CORS preflight, the form's GET) share its rule.
     """
     decorators = [
         limiter.shared_limit(
             functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_EMAIL"),
             scope="ruuvi-register-email",
+            methods=["POST"],
             key_func=email_key,
             exempt_when=lambda: email_key() == MISSING,
         ),
         limiter.shared_limit(
             functools.partial(_setting, "RUUVI_REGISTER_LIMIT_PER_IP"),
             scope="ruuvi-register-ip",
+            methods=["POST"],
             key_func=client_ip,
         ),
         limiter.shared_limit(
             functools.partial(_setting, "RUUVI_REGISTER_LIMIT_TOTAL"),
             scope="ruuvi-register-total",
+            methods=["POST"],
             key_func=everyone,
         ),
     ]

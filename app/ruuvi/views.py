@@ -8,6 +8,7 @@ from typing import Any, Concatenate, ParamSpec, cast
 
 from flask import Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app import mail
@@ -15,7 +16,7 @@ from app.bodies import json_body
 from app.errors import namespace_of
 from app.extensions import db
 from app.limits import MISSING, client_ip
-from app.routing import add_routes
+from app.routing import add_resource
 from app.ruuvi import bp, contract, service, signin
 from app.ruuvi.contract import success_response as ruuvi_success_response
 from app.ruuvi.signin import Refused
@@ -156,14 +157,13 @@ def _start_sweeper() -> None:
         current_app.extensions[_SWEEPER].ensure_started()
 
 
-_ROUTES = (
-    ("/register", register, ("POST",)),
-    ("/verify", verify, ("GET",)),
-    ("/user", user, ("GET",)),
-    ("/sessions", sessions, ("GET",)),
-    ("/sessions", revoke_all, ("DELETE",)),
-    ("/sessions/<session_id>", revoke_one, ("DELETE",)),
-)
-for _path, _view, _methods in _ROUTES:
-    add_routes(bp, (_path,), _view, _methods)
-add_routes(bp, sorted({path for path, _, _ in _ROUTES}), preflight, ("OPTIONS",))
+# One rule per path; every path answers the CORS preflight.
+_RESOURCES: dict[str, dict[str, Callable[..., ResponseReturnValue]]] = {
+    "/register": {"POST": register},
+    "/verify": {"GET": verify},
+    "/user": {"GET": user},
+    "/sessions": {"GET": sessions, "DELETE": revoke_all},
+    "/sessions/<session_id>": {"DELETE": revoke_one},
+}
+for _path, _views in _RESOURCES.items():
+    add_resource(bp, (_path,), {**_views, "OPTIONS": preflight})

@@ -92,9 +92,9 @@ def _limits_unavailable(exc: LimitsUnavailable) -> tuple[str, int, dict[str, str
 
 def _limited_page(seconds: int) -> tuple[str, int, dict[str, str]]:
     _load_account()
-    if request.endpoint == "web.pair_submit":
+    if request.endpoint == "web.pair":
         body = views.pair_limited(seconds)
-    elif request.endpoint in ("web.signin_submit", "web.signin_code_submit"):
+    elif request.endpoint in ("web.signin", "web.signin_code"):
         body = views.signin_limited(seconds)
     else:  # no other page is limited today; say so plainly all the same
         body = render_template(

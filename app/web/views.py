@@ -33,6 +33,7 @@ from app.hue import service as hue
 from app.limits import MISSING, client_ip
 from app.nest import claims as nest_claims
 from app.nest import service as nest
+from app.routing import add_resource
 from app.ruuvi import service as ruuvi
 from app.ruuvi import signin as ruuvi_signin
 from app.web import bp
@@ -148,13 +149,11 @@ def _pair_page(form: PairForm, status: int = 200, **outcome: Any) -> tuple[str, 
     return page, status
 
 
-@bp.get("/pair")
 def pair() -> tuple[str, int]:
     """``/pair``: the form, prefilled with the signed-in account's e-mail or ``homeassistant``."""
     return _pair_page(PairForm(user=_default_user()))
 
 
-@bp.post("/pair")
 def pair_submit() -> tuple[str, int]:
     """Claim the typed entry code through the Nest control service (same limits as the API)."""
     form = PairForm()
@@ -192,13 +191,11 @@ def _form_email_key() -> str:
         return MISSING
 
 
-@bp.get("/signin")
 def signin() -> str:
     """``/signin``, step 1: ask for the address to e-mail a code to."""
     return render_template("signin.html", form=EmailForm(email=session.get(PENDING_EMAIL_KEY)))
 
 
-@bp.post("/signin")
 @ruuvi_signin.register_limits_for(_form_email_key)
 def signin_submit() -> ResponseReturnValue:
     """E-mail a code through the Ruuvi service (same limits as ``POST /register``)."""
@@ -222,13 +219,11 @@ def _code_page(form: CodeForm, **extra: Any) -> str:
     )
 
 
-@bp.get("/signin/code")
 def signin_code() -> str:
     """``/signin/code``, step 2: ask for the code from the e-mail."""
     return _code_page(CodeForm())
 
 
-@bp.post("/signin/code")
 def signin_code_submit() -> ResponseReturnValue:
     """Trade the code for a Ruuvi session (same limits as ``GET /verify``); sign the browser in."""
     form = CodeForm()
@@ -247,7 +242,7 @@ def signin_code_submit() -> ResponseReturnValue:
 
 def signin_limited(seconds: int) -> str:
     """The sign-in page for a request refused by the Ruuvi limits."""
-    if request.endpoint == "web.signin_code_submit":
+    if request.endpoint == "web.signin_code":
         return _code_page(CodeForm(), error="Too many requests", retry_after=seconds)
     return render_template(
         "signin.html", form=EmailForm(), error="Too many requests", retry_after=seconds
@@ -381,3 +376,9 @@ def hue_revoke() -> WerkzeugResponse:
     db.session.commit()
     flash(f"Revoked {name}: its key is refused from now on.", "success")
     return _see_other("web.hue_page")
+
+
+# Each form page is one rule: GET shows the form, POST submits it.
+add_resource(bp, ("/pair",), {"GET": pair, "POST": pair_submit}, slash=False)
+add_resource(bp, ("/signin",), {"GET": signin, "POST": signin_submit}, slash=False)
+add_resource(bp, ("/signin/code",), {"GET": signin_code, "POST": signin_code_submit}, slash=False)
