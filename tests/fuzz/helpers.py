@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from requests.structures import CaseInsensitiveDict
 from sqlalchemy import select
 
+import app.hue  # noqa: F401  (the protocols' error namespaces register as they are imported)
+import app.nest  # noqa: F401
+import app.ruuvi  # noqa: F401
 from app import mail
 from app.envelopes import json_bytes
 from app.errors import namespace_of
@@ -36,7 +39,6 @@ ENTRY_KEYS = [
     "passphrase_url",
     "ping_url",
     "pro_info_url",
-    "weather_url",
     "upload_url",
     "software_update_url",
     "server_version",
@@ -48,6 +50,7 @@ NEST_DEVICE_SHAPES = [
     ["status", "claimed", "message"],
     ["status", "claimed", "claimedBy", "claimedAt"],
     ["status", "claimed", "expiresAt"],
+    ["id", "pro_id", "dba", "locality", "website", "rating"],
     ["status", "timestamp"],
     ["status"],
     ENTRY_KEYS,
