@@ -88,10 +88,11 @@ def device_auth(serial: str) -> dict[str, str]:
 
 
 def subscribe(url: str, serial: str, objects=None, chunked: bool = True, **extra) -> RawStream:
-    """Open a subscribe as the firmware does (device and shared buckets by default)."""
+    """Open a subscribe as the firmware does (by default listing its device bucket, already
+    uploaded: at timestamp 0 an unknown bucket is answered at once with a placeholder)."""
     if objects is None:
         objects = [
-            {"object_key": f"device.{serial}", "object_revision": 0, "object_timestamp": 0},
+            {"object_key": f"device.{serial}", "object_revision": 1, "object_timestamp": 1},
         ]
     body = {"chunked": chunked, "session": "s", "objects": objects, **extra}
     return RawStream(

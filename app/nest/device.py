@@ -108,11 +108,27 @@ def entry():
             "passphrase_url": f"{o}/nest/passphrase",
             "ping_url": f"{o}/nest/transport",
             "pro_info_url": f"{o}/nest/pro_info",
-            "weather_url": f"{o}/nest/weather/v1?query=",
+            # No weather_url: homepair has no weather source, and NoLongerEvil's proxy to the
+            # retired weather.nest.com answers 502 (README, "Nest").
             "upload_url": f"{o}/nest/upload",
             "software_update_url": "",
             "server_version": "1.0.0",
             "tier_name": "local",
+        }
+    )
+
+
+def pro_info(code: str = "") -> Response:
+    """The installer ("pro") directory the firmware looks a code up in: homepair has no
+    installers, so every code is this server, in the record shape NoLongerEvil serves."""
+    return json_response(
+        {
+            "id": 1,
+            "pro_id": code,
+            "dba": "homepair",
+            "locality": "Self-hosted",
+            "website": "",
+            "rating": 5.0,
         }
     )
 
@@ -187,7 +203,7 @@ def transport(version: str | None = None) -> Response:
     if items:
         waiter.close()
         return _stream(_once(app, subscription, items), headers)
-    hold = max(1, current_app.config["NEST_SUSPEND_TIME_MAX"] - 10)
+    hold = service.hold_seconds()
     # A client that leaves ends its hold at once: its slot, greenlet and count are freed.
     waiter.watch(request.environ.get("gunicorn.socket"))
     response = _stream(_hold(app, subscription, waiter, started + hold), headers)
@@ -276,6 +292,7 @@ add_routes(bp, ("/nest/entry", "/entry"), entry, ("GET", "POST"))
 add_routes(bp, ("/nest/passphrase", "/passphrase"), passphrase, ("GET",))
 add_routes(bp, ("/nest/passphrase/status", "/passphrase/status"), passphrase_status, ("GET",))
 add_routes(bp, ("/nest/ping", "/ping"), ping, ("GET",))
+add_routes(bp, ("/nest/pro_info", "/nest/pro_info/<code>"), pro_info, ("GET",))
 add_routes(bp, ("/nest/upload", "/upload"), upload, ("POST",))
 add_routes(bp, TRANSPORT, transport, ("GET", "POST"))
 add_routes(bp, SUBSCRIBE, subscribe_versioned, ("POST",))

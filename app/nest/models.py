@@ -78,10 +78,13 @@ class NestOwnership(Model):
 
 
 class NestLastSent(Model):
-    """The newest owner-bucket timestamp written to a device, per bucket key."""
+    """The newest owner-bucket timestamp written to a device, per bucket key, and when."""
 
     __tablename__ = "nest_last_sent"
 
     serial: Mapped[str] = mapped_column(String(64), primary_key=True)
     object_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     object_timestamp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # Epoch ms of that write: a device that does not list its owner buckets gets them again,
+    # at most once per hold period (NULL: written before the column existed).
+    sent_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

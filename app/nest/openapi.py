@@ -310,7 +310,6 @@ def _nest_device(spec: APISpec) -> None:
         "passphrase_url": f"{origin}/nest/passphrase",
         "ping_url": f"{origin}/nest/transport",
         "pro_info_url": f"{origin}/nest/pro_info",
-        "weather_url": f"{origin}/nest/weather/v1?query=",
         "upload_url": f"{origin}/nest/upload",
         "software_update_url": "",
         "server_version": "1.0.0",
@@ -404,6 +403,37 @@ def _nest_device(spec: APISpec) -> None:
                 "operationId": "nestPing",
                 "summary": "Liveness for the firmware (also `/ping`)",
                 "responses": {"200": body(nest.NestPingSchema, "Always.")},
+            }
+        },
+    )
+    pro = {
+        "tags": ["nest-device"],
+        "summary": "The installer directory (`pro_info_url`): homepair is the only installer",
+        "responses": {
+            "200": body(
+                nest.NestProInfoSchema,
+                "Always; `pro_id` is the code asked for (empty without one).",
+                {
+                    "record": {
+                        "id": 1,
+                        "pro_id": "A1B2C3",
+                        "dba": "homepair",
+                        "locality": "Self-hosted",
+                        "website": "",
+                        "rating": 5.0,
+                    }
+                },
+            )
+        },
+    }
+    spec.path(path="/nest/pro_info", operations={"get": {**pro, "operationId": "nestProInfo"}})
+    spec.path(
+        path="/nest/pro_info/{code}",
+        operations={
+            "get": {
+                **pro,
+                "operationId": "nestProInfoCode",
+                "parameters": [path_param("code", "An installer code.", type="string")],
             }
         },
     )

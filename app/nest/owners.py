@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import case, delete, select, update
 
+from app.clock import now_ms
 from app.dbutil import insert_ignore
 from app.extensions import db
-from app.nest.models import NestLastSent, NestOwnership
+from app.nest.models import NestBucket, NestLastSent, NestOwnership
 
 
 def structure_id(user_id: str) -> str:
@@ -44,14 +45,14 @@ def initial_owner_value(key: str, user_id: str) -> dict:
     return {"name": "Home", "devices": devices_of(user_id)}
 
 
-def last_sent(serial: str) -> dict[str, int]:
-    """The device's last-sent records as ``{object_key: ts}``."""
+def last_sent(serial: str) -> dict[str, tuple[int, int]]:
+    """The device's last-sent records as ``{object_key: (ts, sent at in epoch ms)}``."""
     rows = db.session.execute(
-        select(NestLastSent.object_key, NestLastSent.object_timestamp).where(
+        select(NestLastSent.object_key, NestLastSent.object_timestamp, NestLastSent.sent_at).where(
             NestLastSent.serial == serial
         )
     )
-    return {key: ts for key, ts in rows}
+    return {key: (ts, sent_at or 0) for key, ts, sent_at in rows}
 
 
 def record_sent(serial: str, items: list[dict], user_id: str | None = None) -> None:
@@ -65,17 +66,26 @@ def record_sent(serial: str, items: list[dict], user_id: str | None = None) -> N
     if user_id is None:
         return
     keys = owner_keys(user_id)
+    now = now_ms()
     for item in items:
         key, ts = item["object_key"], item["object_timestamp"]
         if key not in keys:
             continue
-        if not insert_ignore(NestLastSent, serial=serial, object_key=key, object_timestamp=ts):
+        if not insert_ignore(
+            NestLastSent, serial=serial, object_key=key, object_timestamp=ts, sent_at=now
+        ):
+            newer = case(
+                (NestLastSent.object_timestamp < ts, ts), else_=NestLastSent.object_timestamp
+            )
             db.session.execute(
                 update(NestLastSent)
-                .where(
-                    NestLastSent.serial == serial,
-                    NestLastSent.object_key == key,
-                    NestLastSent.object_timestamp < ts,
-                )
-                .values(object_timestamp=ts)
+                .where(NestLastSent.serial == serial, NestLastSent.object_key == key)
+                .values(object_timestamp=newer, sent_at=now)
             )
+
+
+def forget_owner_buckets(serial: str, user_id: str) -> None:
+    """Remove ``user_id``'s owner buckets, and what was sent of them, from ``serial``."""
+    keys = owner_keys(user_id)
+    for model in (NestBucket, NestLastSent):
+        db.session.execute(delete(model).where(model.serial == serial, model.object_key.in_(keys)))

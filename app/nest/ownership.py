@@ -17,7 +17,7 @@ from app.nest.buckets import bump, get_bucket, server_write, value_of
 from app.nest.contract import CLAIM_CODE_PATTERN, MAX_USER_ID_LENGTH, Msg
 from app.nest.identity import sanitize_serial
 from app.nest.models import NestBucket, NestDevice, NestEntryKey, NestOwnership
-from app.nest.owners import devices_of, owner_keys, owner_of
+from app.nest.owners import devices_of, forget_owner_buckets, owner_keys, owner_of
 from app.pushhub import hub
 
 _CODE_RE = re.compile(CLAIM_CODE_PATTERN)
@@ -87,6 +87,9 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
             .where(NestOwnership.serial == serial)
             .values(user_id=user_id, created_at=now)
         )
+        # The previous owner's buckets (and the serials of their other devices) leave this
+        # device's store; it gets the new owner's below.
+        forget_owner_buckets(serial, previous)
     user_key, structure_key = owner_keys(user_id)
     user_value = {**value_of(get_bucket(serial, user_key)), "name": user_id}
     server_write(serial, user_key, user_value, force=True, now=now)

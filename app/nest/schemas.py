@@ -78,11 +78,21 @@ class NestEntrySchema(Schema):
     passphrase_url = fields.String(required=True)
     ping_url = fields.String(required=True)
     pro_info_url = fields.String(required=True)
-    weather_url = fields.String(required=True)
     upload_url = fields.String(required=True)
     software_update_url = fields.String(required=True)
     server_version = fields.String(required=True)
     tier_name = fields.String(required=True)
+
+
+class NestProInfoSchema(Schema):
+    """``GET /nest/pro_info[/<code>]``: an installer record (homepair has none but itself)."""
+
+    id = fields.Integer(required=True)
+    pro_id = fields.String(required=True)
+    dba = fields.String(required=True)
+    locality = fields.String(required=True)
+    website = fields.String(required=True)
+    rating = fields.Float(required=True)
 
 
 class NestPassphraseSchema(Schema):

@@ -36,6 +36,7 @@ from app.nest.ownership import (
 from app.nest.transport import (
     Listed,
     Subscription,
+    hold_seconds,
     parse_listed,
     put,
     valid_key,
@@ -59,6 +60,7 @@ __all__ = [
     "claim",
     "devices_of",
     "entry_key",
+    "hold_seconds",
     "identify_serial",
     "key_status",
     "list_devices",

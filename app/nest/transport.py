@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+from flask import current_app
 from sqlalchemy import select
 
 from app import events
@@ -87,8 +88,15 @@ class Subscription:
     # The owner as last read by immediate() or updates().
     owner: str | None = None
 
-    def __post_init__(self):
-        self.known = last_sent(self.serial)
+    def __post_init__(self) -> None:
+        # A device that does not list an owner bucket may have lost it (a reboot, a reset):
+        # it gets it again, but at most once per hold period, so a device that never lists
+        # it is answered at once once, then held, rather than spinning.
+        recent = now_ms() - hold_seconds() * 1000
+        self.known = {
+            key: ts if sent_at > recent else 0
+            for key, (ts, sent_at) in last_sent(self.serial).items()
+        }
         self.known.update({item.key: item.timestamp for item in self.listed})
 
     def immediate(self) -> list[dict]:
@@ -101,14 +109,17 @@ class Subscription:
         owner = {key: user_id for key in owner_keys(user_id)} if user_id is not None else {}
         buckets = Buckets(self.serial, [item.key for item in self.listed] + list(owner))
         now = now_ms()
+        for key, user in owner.items():
+            # Before the listed ones: a listed owner bucket the store lacks is made, not a
+            # placeholder.
+            if buckets.get(key) is None:
+                buckets.create(key, 1, now, dumps(initial_owner_value(key, user)))
         send = [self._apply(buckets, item, now) for item in self.listed]
         listed_keys = {item.key for item in self.listed}
-        for key, user in owner.items():
+        for key in owner:
             if key in listed_keys:
                 continue
-            bucket = buckets.get(key) or buckets.create(
-                key, 1, now, dumps(initial_owner_value(key, user))
-            )
+            bucket = buckets.get(key)
             if bucket is not None and bucket.object_timestamp > self.known.get(key, 0):
                 send.append(bucket)
         buckets.flush()
@@ -128,6 +139,11 @@ class Subscription:
             return stored
         if item.value is not None and item.timestamp > (stored.object_timestamp if stored else 0):
             buckets.device_write(item.key, item.revision, item.timestamp, item.value)
+            return None
+        if stored is None and item.value is None and item.timestamp == 0:
+            # "No data here": the device uploads its state. Stored empty at ts 0, so it is
+            # answered once, not on every subscribe.
+            return buckets.create(item.key, 0, 0, "{}")
         return None
 
     def updates(self) -> list[dict]:
@@ -167,6 +183,11 @@ class Subscription:
             key, ts = item["object_key"], item["object_timestamp"]
             if ts > self.known.get(key, 0):
                 self.known[key] = ts
+
+
+def hold_seconds() -> int:
+    """How long a chunked subscribe is held: under the device's ``X-nl-suspend-time-max``."""
+    return max(1, current_app.config["NEST_SUSPEND_TIME_MAX"] - 10)
 
 
 def wants_immediate_action(items: list[dict]) -> bool:

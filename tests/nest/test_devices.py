@@ -53,7 +53,8 @@ def test_minor_endpoints(client):
     ping = client.get("/nest/ping").get_json()
     assert list(ping) == ["status", "timestamp"] and ping["status"] == "ok"
     assert client.post("/upload", data=b"logs...").data == b'{"status":"ok"}'
-    for path in ("/nest/weather/v1?query=x", "/nest/pro_info", "/nest/unknown/path"):
+    # No weather source: not advertised (issue 14), and not served.
+    for path in ("/nest/weather/v1?query=x", "/nest/unknown/path"):
         response = client.get(path)
         assert (response.status_code, response.data) == (404, b'{"error":"Not found"}')
     response = client.get("/nest/transport", headers=auth(serial))
@@ -69,7 +70,8 @@ def test_entry_urls(client):
     https = client.post("/entry", base_url="https://h.example", data={"mac": "x"}).get_json()
     assert https["passphrase_url"] == "https://h.example:443/nest/passphrase"
     port = client.get("/entry/", base_url="http://192.168.1.5:8082").get_json()
-    assert port["weather_url"] == "http://192.168.1.5:8082/nest/weather/v1?query="
+    assert port["pro_info_url"] == "http://192.168.1.5:8082/nest/pro_info"
+    assert "weather_url" not in port
     v6 = client.get("/nest/entry", base_url="http://[::1]:8082").get_json()
     assert v6["upload_url"] == "http://[::1]:8082/nest/upload"
 

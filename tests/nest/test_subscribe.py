@@ -102,9 +102,17 @@ def test_device_newer_copy_is_stored_and_nothing_sent(client):
     ]
 
 
-def test_unknown_bucket_gets_no_placeholder(client):
+def test_unknown_bucket_gets_the_placeholder(client):
+    # Issue 14 replaces spec §4 rule 4: "no data here" makes the device upload its state.
     serial = new_serial()
-    assert objects(subscribe(client, serial, [{"object_key": f"schedule.{serial}"}])) == []
+    assert objects(subscribe(client, serial, [{"object_key": f"schedule.{serial}"}])) == [
+        {
+            "object_revision": 0,
+            "object_timestamp": 0,
+            "object_key": f"schedule.{serial}",
+            "value": {},
+        }
+    ]
 
 
 def test_malformed_entries_are_skipped(client):
@@ -122,8 +130,10 @@ def test_malformed_entries_are_skipped(client):
         {"object_key": f"b.{serial}", "value": [1, 2]},
     ]
     sent = objects(subscribe(client, serial, entries))
-    # Non-integer rev/ts count as 0, so the first valid entry is an inline value.
-    assert [o["object_key"] for o in sent] == [f"a.{serial}"]
+    # Non-integer rev/ts count as 0, so the first valid entry is an inline value; the second,
+    # its non-object value absent, is unknown at 0: the placeholder.
+    assert [o["object_key"] for o in sent] == [f"a.{serial}", f"b.{serial}"]
+    assert sent[1]["value"] == {} and sent[1]["object_timestamp"] == 0
 
 
 def test_top_level_bucket_form(client):
