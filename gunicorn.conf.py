@@ -94,13 +94,37 @@ class RedactingLogger(Logger):
 logger_class = RedactingLogger
 
 
+def _advertised_port() -> int:
+    # Hue apps look for a bridge on port 80: advertise it when it is one of the binds.
+    ports = [int(address.rsplit(":", 1)[1]) for address in bind if ":" in address]
+    return 80 if 80 in ports else (ports[0] if ports else 8082)
+
+
+_discovery = None
+
+
 def when_ready(server):
-    """Say once, loudly, when e-mails (and the sign-in codes in them) only go to this log."""
+    """Say once, loudly, when e-mails (and the sign-in codes in them) only go to this log;
+    start the one Hue discovery advertiser of this host, or say how to."""
+    global _discovery
     if (os.environ.get("MAIL_BACKEND") or "console").strip().lower() == "console":
         server.log.warning(
             "MAIL_BACKEND=console is for development: e-mails are NOT sent, they are written"
             " to this log with the sign-in codes in them. Set MAIL_BACKEND=smtp to send them."
         )
+    if not (os.environ.get("HUE_DISCOVERY") or "").strip():
+        server.log.info(
+            "Hue discovery is off: HUE_DISCOVERY=<address, interface or all> advertises this"
+            " bridge by mDNS and SSDP (e.g. HUE_DISCOVERY=eth0 make run)"
+        )
+        return
+    import subprocess
+
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    _discovery = subprocess.Popen(
+        [flask, "--app", "wsgi", "hue", "advertise", "--port", str(_advertised_port())],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+    )
 
 
 def _tls_probe(exc) -> bool:
@@ -184,6 +208,13 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    """Remove the metrics folder this server made (an operator's own folder stays)."""
+    """Stop the discovery advertiser; remove the metrics folder this server made (an
+    operator's own folder stays)."""
+    if _discovery is not None and _discovery.poll() is None:
+        _discovery.terminate()
+        try:
+            _discovery.wait(10)
+        except Exception:  # subprocess.TimeoutExpired: it did not leave in time
+            _discovery.kill()
     if _own_metrics_dir:
         shutil.rmtree(_own_metrics_dir, ignore_errors=True)

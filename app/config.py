@@ -71,6 +71,30 @@ def parse_mac(name: str, raw: Any) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
+def parse_discovery(name: str, raw: Any) -> tuple[str, ...]:
+    """Where Hue discovery advertises: IPv4 addresses and interface names (comma or space
+    separated), or ``all``; empty is off."""
+    import ipaddress
+
+    import ifaddr
+
+    tokens = tuple(t for t in re.split(r"[\s,]+", str(raw).strip()) if t)
+    if tokens == ("all",):
+        return tokens
+    interfaces = {adapter.nice_name for adapter in ifaddr.get_adapters()}
+    for token in tokens:
+        try:
+            ipaddress.IPv4Address(token)
+        except ValueError:
+            if token not in interfaces:
+                known = ", ".join(sorted(interfaces))
+                raise ConfigError(
+                    name,
+                    f"{token!r} is neither an IPv4 address nor an interface ({known}), nor all",
+                ) from None
+    return tokens
+
+
 # name -> (default, parser). Parsers take (name, raw) and return the typed value.
 _SPEC: dict[str, tuple[Any, Any]] = {
     "PORT": (8082, lambda n, r: parse_int(n, r, 1, 65535)),
@@ -94,6 +118,7 @@ _SPEC: dict[str, tuple[Any, Any]] = {
     "HUE_ALLOW_CLIENT_USERNAME": (True, parse_bool),
     "HUE_LINK_MAX_REGISTRATIONS": (10, lambda n, r: parse_int(n, r, 1, 10000)),
     "HUE_MAC": (None, lambda n, r: parse_mac(n, r) if str(r).strip() else None),
+    "HUE_DISCOVERY": ((), parse_discovery),
     "RUUVI_CODE_TTL_SECONDS": (600, lambda n, r: parse_int(n, r, 1)),
     "RUUVI_REGISTER_LIMIT_PER_EMAIL": ("10/hour", parse_limit),
     "RUUVI_REGISTER_LIMIT_PER_IP": ("30/hour", parse_limit),

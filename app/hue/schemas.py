@@ -100,8 +100,14 @@ class HueFullConfigSchema(HueShortConfigSchema):
     localtime = fields.String(required=True)
     timezone = fields.String(required=True)
     zigbeechannel = fields.Integer(required=True)
+    swupdate = fields.Dict(required=True, metadata={"description": "No updates offered."})
+    swupdate2 = fields.Dict(required=True, metadata={"description": "No updates offered."})
     linkbutton = fields.Boolean(required=True)
     portalservices = fields.Boolean(required=True)
+    portalconnection = fields.String(required=True, metadata={"example": "disconnected"})
+    portalstate = fields.Dict(required=True)
+    internetservices = fields.Dict(required=True)
+    backup = fields.Dict(required=True)
     whitelist = fields.Dict(
         keys=fields.String(), values=fields.Nested(HueWhitelistEntrySchema), required=True
     )

@@ -194,8 +194,39 @@ def full_config(host: str) -> dict:
         "localtime": now,
         "timezone": "Etc/UTC",
         "zigbeechannel": 15,
+        # A real bridge's update, portal and backup state, as one that is offline from the
+        # Hue cloud reports it (homepair has no cloud, updates or backups).
+        "swupdate": {
+            "updatestate": 0,
+            "checkforupdate": False,
+            "devicetypes": {"bridge": False, "lights": [], "sensors": []},
+            "url": "",
+            "text": "",
+            "notify": False,
+        },
+        "swupdate2": {
+            "checkforupdate": False,
+            "lastchange": now,
+            "bridge": {"state": "noupdates", "lastinstall": None},
+            "state": "noupdates",
+            "autoinstall": {"updatetime": "T14:00:00", "on": False},
+        },
         "linkbutton": link_button_open(),
         "portalservices": False,
+        "portalconnection": "disconnected",
+        "portalstate": {
+            "signedon": False,
+            "incoming": False,
+            "outgoing": False,
+            "communication": "disconnected",
+        },
+        "internetservices": {
+            "internet": "disconnected",
+            "remoteaccess": "disconnected",
+            "time": "disconnected",
+            "swupdate": "disconnected",
+        },
+        "backup": {"status": "idle", "errorcode": 0},
         "whitelist": whitelist(),
     }
 

@@ -111,11 +111,11 @@ DESCRIPTION = """<?xml version="1.0" encoding="UTF-8" ?>
 <deviceType>urn:schemas-upnp-org:device:Basic:1</deviceType>
 <friendlyName>homepair ({ip})</friendlyName>
 <manufacturer>Signify</manufacturer>
-<manufacturerURL>http://www.meethue.com</manufacturerURL>
+<manufacturerURL>http://www.philips-hue.com</manufacturerURL>
 <modelDescription>Philips hue Personal Wireless Lighting</modelDescription>
 <modelName>Philips hue bridge 2015</modelName>
 <modelNumber>BSB002</modelNumber>
-<modelURL>http://www.meethue.com</modelURL>
+<modelURL>http://www.philips-hue.com</modelURL>
 <serialNumber>{mac12}</serialNumber>
 <UDN>uuid:2f402f80-da50-11e1-9b23-{mac12}</UDN>
 <presentationURL>index.html</presentationURL>

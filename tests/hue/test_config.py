@@ -40,8 +40,14 @@ FULL_KEYS = [
     "localtime",
     "timezone",
     "zigbeechannel",
+    "swupdate",
+    "swupdate2",
     "linkbutton",
     "portalservices",
+    "portalconnection",
+    "portalstate",
+    "internetservices",
+    "backup",
     "whitelist",
 ]
 COLLECTIONS = ["lights", "groups", "schedules", "scenes", "rules", "sensors", "resourcelinks"]
@@ -105,6 +111,11 @@ def test_full_config(make_client):
     assert config["zigbeechannel"] == 15
     assert config["linkbutton"] is False
     assert config["portalservices"] is False
+    # A real bridge's fields (issue 14), as an offline bridge reports them.
+    assert config["swupdate2"]["bridge"] == {"state": "noupdates", "lastinstall": None}
+    assert config["portalstate"]["communication"] == config["portalconnection"] == "disconnected"
+    assert set(config["internetservices"].values()) == {"disconnected"}
+    assert config["backup"] == {"status": "idle", "errorcode": 0}
     entry = config["whitelist"][key]
     assert list(entry) == ["last use date", "create date", "name"]
     assert entry["name"] == "test#app"
@@ -178,11 +189,11 @@ DESCRIPTION = """<?xml version="1.0" encoding="UTF-8" ?>
 <deviceType>urn:schemas-upnp-org:device:Basic:1</deviceType>
 <friendlyName>homepair (192.168.1.5)</friendlyName>
 <manufacturer>Signify</manufacturer>
-<manufacturerURL>http://www.meethue.com</manufacturerURL>
+<manufacturerURL>http://www.philips-hue.com</manufacturerURL>
 <modelDescription>Philips hue Personal Wireless Lighting</modelDescription>
 <modelName>Philips hue bridge 2015</modelName>
 <modelNumber>BSB002</modelNumber>
-<modelURL>http://www.meethue.com</modelURL>
+<modelURL>http://www.philips-hue.com</modelURL>
 <serialNumber>0017884a1515</serialNumber>
 <UDN>uuid:2f402f80-da50-11e1-9b23-0017884a1515</UDN>
 <presentationURL>index.html</presentationURL>
