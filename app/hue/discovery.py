@@ -240,9 +240,7 @@ class SsdpResponder:
 
 def advertise(bridge: Bridge, chosen: list[Address], stop: threading.Event) -> None:
     """Advertise ``bridge`` by mDNS and SSDP on ``chosen`` until ``stop`` is set."""
-    zeroconf = Zeroconf(interfaces=[a.ip for a in chosen], ip_version=IPVersion.V4Only)
-    info = service_info(bridge, chosen)
-    zeroconf.register_service(info)
+    # SSDP answers first: whoever finds the bridge by mDNS may search for it by SSDP at once.
     ssdp = SsdpResponder(bridge, chosen)
     threads = [
         threading.Thread(target=ssdp.serve, name="ssdp-search", daemon=True),
@@ -250,6 +248,9 @@ def advertise(bridge: Bridge, chosen: list[Address], stop: threading.Event) -> N
     ]
     for thread in threads:
         thread.start()
+    zeroconf = Zeroconf(interfaces=[a.ip for a in chosen], ip_version=IPVersion.V4Only)
+    info = service_info(bridge, chosen)
+    zeroconf.register_service(info)
     where = ", ".join(a.ip for a in chosen)
     log.info(
         "Hue discovery: bridge %s advertised on %s, port %d", bridge.bridge_id, where, bridge.port
