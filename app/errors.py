@@ -58,12 +58,15 @@ class Namespace:
     ``owns`` gets the path without trailing slashes; ``render`` gets the status, the generic
     message for it and any extra headers, and returns the protocol's answer. Protocols
     register theirs (:func:`register_namespace`) from their own ``errors`` module.
+    ``allow_header``: a 405 there lists the path's methods in ``Allow`` (as outside every
+    namespace).
     """
 
     name: str
     order: int  # asked in this order: a narrower namespace before a wider one under /api
     owns: Callable[[str], bool]
     render: Callable[[int, str, dict | None], Response]
+    allow_header: bool = False
 
 
 _NAMESPACES: list[Namespace] = []
@@ -238,9 +241,10 @@ def init_app(app: Flask) -> None:
         response = error_response(status)
         if status == 408:
             close_connection_after(response)
+        owner = _owner(request.path)
         if (
             isinstance(exc, MethodNotAllowed)
-            and namespace_of(request.path) == "other"
+            and (owner is None or owner.allow_header)
             and exc.valid_methods
         ):
             response.headers["Allow"] = ", ".join(exc.valid_methods)

@@ -175,6 +175,83 @@ SPECIFIC: dict[tuple[str, str, str, str], Ask] = {
 }
 
 
+MAC = "C6:F1:E7:D3:DA:11"
+
+
+def _settings_full(app, client, monkeypatch) -> dict:
+    signed = _signed_in(app, client, monkeypatch)
+    for n in range(ruuvi.SETTINGS_MAX):
+        added = client.post("/settings", json={"name": f"s{n}", "value": ""}, **signed)
+        assert added.status_code == 200
+    return signed
+
+
+def _account(**ask) -> Ask:
+    """A request of a signed-in Ruuvi account (the account operations check the token first)."""
+    return Ask(prepare=_signed_in, **ask)
+
+
+_ACCOUNT_POSTS = (
+    "/settings",
+    "/subscription",
+    "/sensor-settings",
+    "/alerts",
+    "/share",
+    "/unshare",
+    "/push-register",
+)
+SPECIFIC.update(
+    {
+        ("/settings", "post", "400", "invalidJson"): _account(data=b"[]"),
+        ("/settings", "post", "400", "badName"): _account(json={"name": "", "value": "x"}),
+        ("/settings", "post", "400", "tooMany"): Ask(
+            prepare=_settings_full, json={"name": "one more", "value": "x"}
+        ),
+        ("/subscription", "post", "400", "invalidJson"): _account(data=b"[]"),
+        ("/subscription", "post", "400", "missingCode"): _account(json={}),
+        ("/subscription", "post", "400", "invalidCode"): _account(json={"code": "BCDF-FGHJ"}),
+        ("/sensors-dense", "get", "400", "notAMac"): _account(query="?sensor=nope"),
+        ("/sensors-dense", "get", "400", "badOption"): _account(query="?mode=all"),
+        ("/sensor-settings", "get", "400", "notAMac"): _account(query="?sensor=nope"),
+        ("/sensor-settings", "get", "404", "notFound"): _account(query="?sensor=" + MAC),
+        ("/sensor-settings", "post", "400", "invalidJson"): _account(data=b"[]"),
+        ("/sensor-settings", "post", "400", "notAMac"): _account(
+            json={"sensor": "nope", "value": [], "type": []}
+        ),
+        ("/sensor-settings", "post", "404", "notFound"): _account(
+            json={"sensor": MAC, "value": ['"Sauna"'], "type": ["description"]}
+        ),
+        ("/alerts", "get", "400", "notAMac"): _account(query="?sensor=nope"),
+        ("/alerts", "get", "403", "forbidden"): _account(query="?sensor=" + MAC),
+        ("/alerts", "post", "400", "invalidJson"): _account(data=b"[]"),
+        ("/alerts", "post", "400", "notAMac"): _account(json={"sensor": "nope", "type": "co2"}),
+        ("/alerts", "post", "400", "badType"): _account(json={"sensor": MAC, "type": "heat"}),
+        ("/alerts", "post", "403", "forbidden"): _account(json={"sensor": MAC, "type": "co2"}),
+        ("/share", "post", "400", "invalidJson"): _account(data=b"[]"),
+        ("/share", "post", "400", "notAMac"): _account(json={"sensor": "nope", "user": "a@b"}),
+        ("/share", "post", "400", "invalidEmail"): _account(json={"sensor": MAC, "user": "nope"}),
+        ("/share", "post", "403", "forbidden"): _account(json={"sensor": MAC, "user": "a@b"}),
+        ("/unshare", "post", "400", "invalidJson"): _account(data=b"[]"),
+        ("/unshare", "post", "400", "notAMac"): _account(json={"sensor": "nope"}),
+        ("/unshare", "post", "404", "notFound"): _account(json={"sensor": MAC}),
+        ("/push-register", "post", "400", "invalidJson"): _account(data=b"[]"),
+        ("/push-register", "post", "400", "badType"): _account(
+            json={"token": "t", "type": "Windows", "name": "n"}
+        ),
+        **{
+            (path, "post", "408", "tooSlow"): _account(
+                settings={"REQUEST_BODY_TIMEOUT_SECONDS": 1}, slow=True
+            )
+            for path in _ACCOUNT_POSTS
+        },
+        **{
+            (path, "post", "413", "tooLarge"): _account(data=b" " * (1024 * 1024 + 1))
+            for path in _ACCOUNT_POSTS
+        },
+    }
+)
+
+
 def _control(path: str) -> bool:
     return path.startswith(nest.CONTROL_PATHS)
 

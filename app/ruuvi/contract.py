@@ -29,7 +29,56 @@ CODE_PATTERN = rf"^[A-Za-z0-9]{{{CODE_LENGTH}}}$"
 # An access token: hex("u" + user id), a slash, 64 letters and digits. hex("u" + id) is at
 # least 4 hex digits; 64 bounds ids far beyond any real table.
 TOKEN_PATTERN = "^([0-9a-f]{4,64})/[A-Za-z0-9]{64}$"
-PATHS = ("/register", "/verify", "/user", "/sessions")
+# A sensor as the user API names it (Ruuvi's document: ``^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$``).
+MAC_PATTERN = "^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$"
+# Every path of Ruuvi's user API that homepair serves; the Ruuvi error namespace also takes
+# the root paths nobody else serves (app.ruuvi.errors).
+PATHS = (
+    "/register",
+    "/verify",
+    "/user",
+    "/sessions",
+    "/settings",
+    "/subscription",
+    "/sensors-dense",
+    "/sensor-settings",
+    "/alerts",
+    "/share",
+    "/unshare",
+    "/push-register",
+    "/air_firmwareupdate",
+)
+# Ruuvi's userapi/components/schemas/AlertType.yaml
+ALERT_TYPES = (
+    "temperature",
+    "pressure",
+    "humidity",
+    "humidityAbsolute",
+    "dewPoint",
+    "signal",
+    "movement",
+    "battery",
+    "offline",
+    "luminosity",
+    "voc",
+    "co2",
+    "sound",
+    "soundInstant",
+    "soundAverage",
+    "soundPeak",
+    "nox",
+    "pm10",
+    "pm25",
+    "pm40",
+    "pm100",
+    "aqi",
+)
+PUSH_TYPES = ("iOS", "Android")  # Ruuvi's userapi/push-register.yaml: the enum of ``type``
+FETCH_MODES = ("dense", "sparse", "mixed")  # Ruuvi's userapi/sensors-dense.yaml: ``mode``
+# Per-account settings (``POST /settings``): bounded so one account cannot grow the table.
+SETTINGS_MAX = 100
+SETTING_NAME_MAX = 64
+SETTING_VALUE_MAX = 1024
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Content-Type, Authorization",
@@ -82,6 +131,22 @@ MISSING_TOKEN = RuuviError(400, "Missing token", "ER_INVALID", "ER_INVALID_ARGUM
 CODE_EXPIRED = RuuviError(403, "Code used or expired", "ER_FORBIDDEN", "ER_TOKEN_EXPIRED")
 UNAUTHORIZED = RuuviError(401, "Unauthorized request.", "ER_UNAUTHORIZED")
 NOT_FOUND = RuuviError(404, "NOT FOUND", "ER_NOT_FOUND")
+# homepair keeps no sensors: an operation on one is refused with the error Ruuvi's document
+# gives for a sensor the caller has no access to (403 or 404, per operation).
+FORBIDDEN = RuuviError(403, "FORBIDDEN", "ER_FORBIDDEN")
+# Bodies and query parameters of the account operations (texts from Ruuvi's document where
+# it gives one).
+INVALID_FIELD = RuuviError(
+    400, "Invalid or missing field: {shown}", "ER_INVALID", "ER_INVALID_ARGUMENT"
+)
+NOT_A_MAC = RuuviError(400, "Sensor must be MAC address", "ER_INVALID", "ER_INVALID_ARGUMENT")
+INVALID_SHARE_EMAIL = RuuviError(400, "Invalid email address", "ER_INVALID", "ER_INVALID_ARGUMENT")
+MISSING_CODE = RuuviError(400, "Missing code", "ER_INVALID", "ER_INVALID_ARGUMENT")
+# homepair sells nothing: no subscription code is ever valid.
+INVALID_CODE = RuuviError(400, "Invalid code", "ER_INVALID", "ER_INVALID_ARGUMENT")
+TOO_MANY_SETTINGS = RuuviError(
+    400, f"At most {SETTINGS_MAX} settings per account", "ER_INVALID", "ER_INVALID_ARGUMENT"
+)
 # The answers by HTTP status when the protocol itself did not decide (routing, framing,
 # limits, failures).
 BY_STATUS = {

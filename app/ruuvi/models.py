@@ -1,8 +1,9 @@
-"""Ruuvi tables: users, hashed e-mail codes and hashed access tokens. Times in epoch seconds."""
+"""Ruuvi tables: users, hashed e-mail codes, hashed access tokens and account settings. Times
+in epoch seconds."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model
@@ -66,3 +67,20 @@ class RuuviToken(Model):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_accessed: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class RuuviSetting(Model):
+    """One account setting of ``POST /settings`` (at most ``SETTINGS_MAX`` per account)."""
+
+    __tablename__ = "ruuvi_setting"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("ruuvi_user.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    value: Mapped[str] = mapped_column(String(1024), nullable=False)
+    updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    # One row per name and account: concurrent first writes of a name settle in the database.
+    __table_args__ = (UniqueConstraint("user_id", "name"),)

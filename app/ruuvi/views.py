@@ -9,7 +9,7 @@ from typing import Any, Concatenate, ParamSpec, cast
 from flask import Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from app import mail
 from app.bodies import json_body
@@ -17,7 +17,7 @@ from app.errors import namespace_of
 from app.extensions import db
 from app.limits import MISSING, client_ip
 from app.routing import add_resource
-from app.ruuvi import bp, contract, service, signin
+from app.ruuvi import account, bp, contract, service, signin
 from app.ruuvi.contract import success_response as ruuvi_success_response
 from app.ruuvi.signin import Refused
 
@@ -124,6 +124,92 @@ def revoke_one(caller: service.Caller, session_id: str) -> Response:
     return ruuvi_success_response({})
 
 
+def _answer(produce: Callable[[], dict]) -> Response:
+    """The success envelope of ``produce()``, or the Ruuvi error it refused with."""
+    try:
+        data = produce()
+    except Refused as exc:
+        return exc.response()
+    return ruuvi_success_response(data)
+
+
+@authenticated
+def settings(caller: service.Caller) -> Response:
+    """``GET /settings``: the account's settings by name."""
+    return _answer(lambda: account.settings_of(caller.user_id))
+
+
+@authenticated
+def set_setting(caller: service.Caller) -> Response:
+    """``POST /settings`` ``{"name","value"}``: add or replace one account setting."""
+    return _answer(lambda: account.set_setting(caller.user_id, _body()))
+
+
+@authenticated
+def subscription(caller: service.Caller) -> Response:
+    """``GET /subscription``: the subscription history (none)."""
+    return _answer(account.subscriptions)
+
+
+@authenticated
+def claim_subscription(caller: service.Caller) -> Response:
+    """``POST /subscription``: claim a subscription code (none is valid here)."""
+    return _answer(lambda: account.claim_subscription(_body()))
+
+
+@authenticated
+def sensors_dense(caller: service.Caller) -> Response:
+    """``GET /sensors-dense``: the caller's sensors (none)."""
+    return _answer(lambda: account.sensors_dense(request.args))
+
+
+@authenticated
+def sensor_settings(caller: service.Caller) -> Response:
+    """``GET /sensor-settings``: the settings of the caller's sensors (none)."""
+    return _answer(lambda: account.sensor_settings(request.args))
+
+
+@authenticated
+def set_sensor_setting(caller: service.Caller) -> Response:
+    """``POST /sensor-settings``: a sensor setting (no such sensor here)."""
+    return _answer(lambda: account.set_sensor_setting(_body()))
+
+
+@authenticated
+def alerts(caller: service.Caller) -> Response:
+    """``GET /alerts``: the alerts of the caller's sensors (none)."""
+    return _answer(lambda: account.alerts(request.args))
+
+
+@authenticated
+def set_alert(caller: service.Caller) -> Response:
+    """``POST /alerts``: set an alert (the sensor is not the caller's)."""
+    return _answer(lambda: account.set_alert(_body()))
+
+
+@authenticated
+def share(caller: service.Caller) -> Response:
+    """``POST /share``: share a sensor (the caller owns none)."""
+    return _answer(lambda: account.share(_body()))
+
+
+@authenticated
+def unshare(caller: service.Caller) -> Response:
+    """``POST /unshare``: end a share (there is none)."""
+    return _answer(lambda: account.unshare(_body()))
+
+
+@authenticated
+def push_register(caller: service.Caller) -> Response:
+    """``POST /push-register``: accept a device's push token (not stored)."""
+    return _answer(lambda: account.push_register(caller.user_id, _body()))
+
+
+def air_firmware() -> Response:
+    """``GET /air_firmwareupdate`` (no sign-in): no firmware is offered."""
+    return _answer(account.air_firmware)
+
+
 def preflight(**_: Any) -> Response:
     """``OPTIONS``: 200 with an empty body (the CORS headers come from :func:`_cors`)."""
     response = Response(status=200)
@@ -137,6 +223,20 @@ def _cors(response: Response) -> Response:
     if namespace_of(request.path) == "ruuvi":
         response.headers.update(contract.CORS_HEADERS)
     return response
+
+
+@bp.before_app_request
+def _preflight_unknown_path() -> Response | None:
+    # A browser sends the real request only after a successful preflight: a path nobody
+    # serves answers it too, so the web app then reads the 404 envelope instead of a
+    # network error.
+    if (
+        request.method == "OPTIONS"
+        and isinstance(request.routing_exception, NotFound)
+        and namespace_of(request.path) == "ruuvi"
+    ):
+        return preflight()
+    return None
 
 
 @bp.record_once
@@ -164,6 +264,15 @@ _RESOURCES: dict[str, dict[str, Callable[..., ResponseReturnValue]]] = {
     "/user": {"GET": user},
     "/sessions": {"GET": sessions, "DELETE": revoke_all},
     "/sessions/<session_id>": {"DELETE": revoke_one},
+    "/settings": {"GET": settings, "POST": set_setting},
+    "/subscription": {"GET": subscription, "POST": claim_subscription},
+    "/sensors-dense": {"GET": sensors_dense},
+    "/sensor-settings": {"GET": sensor_settings, "POST": set_sensor_setting},
+    "/alerts": {"GET": alerts, "POST": set_alert},
+    "/share": {"POST": share},
+    "/unshare": {"POST": unshare},
+    "/push-register": {"POST": push_register},
+    "/air_firmwareupdate": {"GET": air_firmware},
 }
 for _path, _views in _RESOURCES.items():
     add_resource(bp, (_path,), {**_views, "OPTIONS": preflight})

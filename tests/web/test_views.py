@@ -113,9 +113,14 @@ def test_the_stylesheet_and_script_are_served(client):
 
 
 def test_unknown_paths_keep_the_json_404(client):
+    # An unknown root path is the Ruuvi apps' (issue 14): their 404 envelope, with CORS.
     response = client.get("/nope")
     assert response.status_code == 404
-    assert response.data == b'{"error":"Not found"}'
+    assert response.data == (
+        b'{"result":"error","error":"NOT FOUND","code":"ER_NOT_FOUND","sub_code":null}'
+    )
+    # Below the pages' own paths, the generic JSON 404 stays.
+    assert client.get("/pair/nope").data == b'{"error":"Not found"}'
 
 
 # --- CSRF -----------------------------------------------------------------------------------
@@ -165,7 +170,7 @@ def test_the_protocol_apis_take_no_csrf_token(app, client):
     assert client.get(f"/verify?token={last_code(app)}").status_code == 200
     assert client.delete("/sessions").status_code == 401
     # An unknown path keeps its JSON 405/404 too.
-    assert client.post("/nope").data == b'{"error":"Not found"}'
+    assert client.post("/nope").get_json()["code"] == "ER_NOT_FOUND"
 
 
 # --- session cookie -------------------------------------------------------------------------
