@@ -18,10 +18,7 @@ import time
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
-from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -30,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fuzz.helpers import Answer, check_answer
+from tests.fuzz.operations import exercise
 from tests.nest.factories import auth, new_serial
 from tests.ruuvi.helpers import RuuviClient, start_smtp
 
@@ -124,56 +121,26 @@ def _operations(schema):
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 def test_schemathesis_finds_no_5xx_and_every_answer_in_its_envelope(server, mode):
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
-    generation_mode = schemathesis.GenerationMode(mode)
     operations = _operations(schema)
     secrets = Secrets(server)
-    session = requests.Session()
-    deadline = time.monotonic() + TIME_CAP_SECONDS
-    seen: set[str] = set()
-    nothing_to_negate: set[str] = set()
 
-    def exercise(case, use_secrets):
-        if time.monotonic() > deadline:
-            return  # the time cap: remaining examples are skipped, not failed
-        if use_secrets:
-            secrets.apply(case)
-        response = case.call(base_url=server.url, session=session, timeout=10)
-        seen.add(case.operation.label)
-        headers = CaseInsensitiveDict(
-            {name: ", ".join(values) for name, values in response.headers.items()}
-        )
-        # A long-poll that ended idle: status and headers at once, then an empty body.
-        held = response.content == b"" and headers.get("Transfer-Encoding") == "chunked"
-        answer = Answer(response.status_code, headers, response.content, held)
-        try:
-            check_answer(case.method.upper(), case.formatted_path, answer)
-        except AssertionError as exc:
-            exc.add_note(case.as_curl_command(base_url=server.url))
-            raise
+    def checks(answer) -> list:
         # An idle long-poll's empty body is a stream OpenAPI cannot describe (the oracle
         # checked it); every other positive-mode answer must match the document.
-        if generation_mode is schemathesis.GenerationMode.POSITIVE and not held:
-            case.validate_response(response, checks=CONFORMANCE)
+        return CONFORMANCE if mode == "positive" and not answer.held else []
 
     try:
-        # Each operation gets its own examples, so every one is exercised whatever the
-        # document's shape does to Hypothesis's choices among them.
-        for operation in operations:
-            run = settings(
-                max_examples=EXAMPLES_PER_OPERATION, suppress_health_check=list(HealthCheck)
-            )(
-                given(
-                    case=operation.as_strategy(generation_mode=generation_mode),
-                    use_secrets=st.booleans(),
-                )(exercise)
-            )
-            # Negative mode: an operation with nothing that can be made invalid is skipped.
-            try:
-                run()
-            except Unsatisfiable:
-                nothing_to_negate.add(operation.label)
+        seen, nothing_to_negate = exercise(
+            operations,
+            server.url,
+            mode,
+            secrets.apply,
+            checks,
+            st.booleans(),
+            EXAMPLES_PER_OPERATION,
+            TIME_CAP_SECONDS,
+        )
     finally:
-        session.close()
         secrets.close()
     # Bounded, but not vacuous: most operations that can be exercised were.
     possible = len(operations) - len(nothing_to_negate - seen)

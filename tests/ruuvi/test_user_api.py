@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
-from requests.structures import CaseInsensitiveDict
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -29,7 +26,8 @@ from schemathesis.specs.openapi.checks import (
 from app.errors import namespace_of
 from app.ruuvi import contract
 from app.ruuvi.errors import NOT_RUUVI
-from tests.fuzz.helpers import Answer, check_answer, ruuvi_code_for
+from tests.fuzz.helpers import ruuvi_code_for
+from tests.fuzz.operations import exercise
 from tests.ruuvi.helpers import CORS, RuuviClient, start_smtp, unique_email
 
 RUUVI_DOCUMENT = Path(__file__).parent / "ruuvi-openapi" / "userapi" / "openapi.yaml"
@@ -332,50 +330,20 @@ def test_ruuvis_own_document_every_operation_no_failures(server, mode):
     schema = schemathesis.openapi.from_path(str(RUUVI_DOCUMENT))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == OPERATIONS, [op.label for op in operations]
-    generation_mode = schemathesis.GenerationMode(mode)
-    checks = POSITIVE_CHECKS if mode == "positive" else NEGATIVE_CHECKS
     bearer = Bearer(server)
-    session = requests.Session()
-    deadline = time.monotonic() + TIME_CAP_SECONDS
-    seen: set[str] = set()
-    nothing_to_negate: set[str] = set()
-
-    def exercise(case, use_token):
-        if time.monotonic() > deadline:
-            return  # the time cap: remaining examples are skipped, not failed
-        if use_token:
-            bearer.apply(case)
-        response = case.call(base_url=server.url, session=session, timeout=10)
-        seen.add(case.operation.label)
-        headers = CaseInsensitiveDict(
-            {name: ", ".join(values) for name, values in response.headers.items()}
-        )
-        answer = Answer(response.status_code, headers, response.content)
-        try:
-            check_answer(case.method.upper(), case.formatted_path, answer)
-        except AssertionError as exc:
-            exc.add_note(case.as_curl_command(base_url=server.url))
-            raise
-        case.validate_response(response, checks=checks)
-
     try:
-        for operation in operations:
-            run = settings(
-                max_examples=EXAMPLES_PER_OPERATION, suppress_health_check=list(HealthCheck)
-            )(
-                given(
-                    case=operation.as_strategy(generation_mode=generation_mode),
-                    # Mostly with the token, so the code behind authentication is reached.
-                    use_token=st.sampled_from([True, True, True, False]),
-                )(exercise)
-            )
-            try:
-                run()
-            except Unsatisfiable:
-                # Negative mode: an operation with nothing that can be made invalid.
-                nothing_to_negate.add(operation.label)
+        seen, nothing_to_negate = exercise(
+            operations,
+            server.url,
+            mode,
+            bearer.apply,
+            lambda answer: POSITIVE_CHECKS if mode == "positive" else NEGATIVE_CHECKS,
+            # Mostly with the token, so the code behind authentication is reached.
+            st.sampled_from([True, True, True, False]),
+            EXAMPLES_PER_OPERATION,
+            TIME_CAP_SECONDS,
+        )
     finally:
-        session.close()
         bearer.ruuvi.close()
     labels = {operation.label for operation in operations}
     if mode == "positive":
