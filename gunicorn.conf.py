@@ -169,6 +169,20 @@ class HomepairWorker(GeventWorker):
         self._end_holds()
         gevent.spawn_later(0.5, super().handle_quit, sig, frame)
 
+    def handle_request(self, listener_name, req, sock, addr):
+        """gunicorn's request handling, then a turn of the event loop before the next request.
+
+        On a keep-alive connection gunicorn reads the next request as soon as it has answered
+        this one. A client on loopback has usually sent it by then (gunicorn still logs and
+        closes the response), so the read succeeds without waiting, and the same connection
+        is served again and again while other connections' requests wait: measured on a bare
+        WSGI app with 16 connections, p99 17 ms with some requests waiting 50-100 ms, against
+        p99 7 ms and at most 13 ms with this yield. ``sleep(0)`` lets every other ready
+        greenlet run first, so connections are served in turn.
+        """
+        super().handle_request(listener_name, req, sock, addr)
+        gevent.sleep(0)
+
     def handle_error(self, req, client, addr, exc):
         """gunicorn's own refusals in the protocol's envelope; anything else as gunicorn does."""
         try:
