@@ -17,7 +17,6 @@ import functools
 import hashlib
 import hmac
 import logging
-import os
 import smtplib
 import ssl
 import threading
@@ -31,7 +30,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app
 from sqlalchemy import case, delete, func, select, update
 
-from app import metrics
+from app import metrics, process
 from app.clock import now_s
 from app.dbutil import affected, after_commit
 from app.extensions import db, the_app
@@ -184,27 +183,27 @@ class BackgroundLoop:
 
     def ensure_started(self) -> None:
         """Start the loop in this process unless it already runs here."""
-        if self._pid == os.getpid():
+        if self._pid == process.pid():
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._pid == process.pid():
                 return
             # Events created before a fork belong to the parent's hub; make fresh ones.
             self._wake = threading.Event()
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._pid = os.getpid()
+            self._pid = process.pid()
             self._thread.start()
 
     def wake(self) -> None:
         """Run the step now rather than after the current wait."""
-        if self._pid == os.getpid():
+        if self._pid == process.pid():
             self._wake.set()
 
     def stop(self, timeout: float = 15) -> None:
         """Stop the loop after its current step and wait for it."""
         thread = self._thread
-        if thread is None or self._pid != os.getpid():
+        if thread is None or self._pid != process.pid():
             return
         self._stop.set()
         self._wake.set()

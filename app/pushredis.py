@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import secrets
 import socket
 import time
@@ -30,6 +29,8 @@ from redis.backoff import NoBackoff
 from redis.client import PubSub
 from redis.exceptions import RedisError
 from redis.retry import Retry
+
+from app import process
 
 if TYPE_CHECKING:
     from app.pushhub import PushHub
@@ -81,9 +82,9 @@ class RedisTransport:
 
     def ensure_started(self) -> None:
         """Start this process's listener and heartbeat (once per process, after fork)."""
-        if self._pid == os.getpid():
+        if self._pid == process.pid():
             return
-        self._pid = os.getpid()
+        self._pid = process.pid()
         self.worker = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(3)}"
         self._dirty = gevent.event.Event()
         pubsub = self._subscribe()

@@ -47,11 +47,15 @@ def _new_device_budget() -> None:
 
 
 def _serial() -> str:
+    return _serial_seen()[0]
+
+
+def _serial_seen() -> tuple[str, bool]:
+    """The request's serial, marked seen; and whether this request created the device."""
     serial = service.identify_serial(request.headers, request.args)
     if serial is None:
         raise ApiError(nest_error_response(Msg.SERIAL_REQUIRED, 400))
-    service.touch_device(serial, before_create=_new_device_budget)
-    return serial
+    return serial, service.touch_device(serial, before_create=_new_device_budget)
 
 
 def _json_object() -> dict:
@@ -135,8 +139,8 @@ def pro_info(code: str = "") -> Response:
 
 def passphrase():
     """The device's entry key, re-served while pending."""
-    serial = _serial()
-    issued = service.entry_key(serial)
+    serial, new_device = _serial_seen()
+    issued = service.entry_key(serial, new_device)
     db.session.commit()
     if issued is None:
         return nest_error_response(Msg.KEYS_UNAVAILABLE, 503)

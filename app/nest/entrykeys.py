@@ -5,51 +5,57 @@ from __future__ import annotations
 import secrets
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from app.clock import now_ms
-from app.dbutil import insert_ignore
+from app.dbutil import insert_ignore, run, table
 from app.extensions import db
 from app.nest.contract import ENTRY_ALPHABET, ENTRY_LENGTH, Msg
 from app.nest.models import NestEntryKey, NestLastSent
 
 ENTRY_TRIES = 20
+_KEYS = table(NestEntryKey)
+_LIVE_KEY = select(_KEYS.c.code, _KEYS.c.expires_at).where(
+    _KEYS.c.serial == bindparam("serial"),
+    _KEYS.c.claimed_by.is_(None),
+    _KEYS.c.expires_at > bindparam("now"),
+)
+_FORGET_SENT = delete(table(NestLastSent)).where(
+    table(NestLastSent).c.serial == bindparam("serial")
+)
+_SPENT_KEYS = delete(_KEYS).where(
+    _KEYS.c.serial == bindparam("serial"),
+    (_KEYS.c.claimed_by.is_not(None)) | (_KEYS.c.expires_at <= bindparam("now")),
+)
 
 
 def _new_code() -> str:
     return "".join(secrets.choice(ENTRY_ALPHABET) for _ in range(ENTRY_LENGTH))
 
 
-def _live_key(serial: str, now: int) -> NestEntryKey | None:
-    return db.session.execute(
-        select(NestEntryKey).where(
-            NestEntryKey.serial == serial,
-            NestEntryKey.claimed_by.is_(None),
-            NestEntryKey.expires_at > now,
-        )
-    ).scalar_one_or_none()
+def _live_key(serial: str, now: int) -> tuple[str, int] | None:
+    row = run(_LIVE_KEY, serial=serial, now=now).first()
+    return (row.code, row.expires_at) if row is not None else None
 
 
-def entry_key(serial: str) -> tuple[str, int] | None:
+def entry_key(serial: str, new_device: bool = False) -> tuple[str, int] | None:
     """The serial's live entry key as ``(code, expires_ms)``, issuing one if needed.
 
     None when no free code was found in 20 tries. Also clears the device's last-sent
     records: a device asking for a key is on its pairing screen and must be re-sent its
-    owner buckets. The caller commits.
+    owner buckets. ``new_device``: this transaction has just created the device row, so it
+    has no keys or records yet (no other request can have written any: they wait for this
+    transaction's row), and only the new key is written. The caller commits.
     """
     now = now_ms()
-    db.session.execute(delete(NestLastSent).where(NestLastSent.serial == serial))
-    key = _live_key(serial, now)
-    if key is not None:
-        return key.code, key.expires_at
-    # Older keys go; a live pending one that a concurrent poll just made stays, and the
-    # pending-serial index then hands this request that key instead of a second one.
-    db.session.execute(
-        delete(NestEntryKey).where(
-            NestEntryKey.serial == serial,
-            (NestEntryKey.claimed_by.is_not(None)) | (NestEntryKey.expires_at <= now),
-        )
-    )
+    if not new_device:
+        run(_FORGET_SENT, serial=serial)
+        key = _live_key(serial, now)
+        if key is not None:
+            return key
+        # Older keys go; a live pending one that a concurrent poll just made stays, and the
+        # pending-serial index then hands this request that key instead of a second one.
+        run(_SPENT_KEYS, serial=serial, now=now)
     expires = now + current_app.config["NEST_ENTRY_KEY_TTL_SECONDS"] * 1000
     for _ in range(ENTRY_TRIES):
         code = _new_code()
@@ -60,7 +66,7 @@ def entry_key(serial: str) -> tuple[str, int] | None:
         # Either the code is pending elsewhere, or a concurrent poll of this serial won.
         key = _live_key(serial, now)
         if key is not None:
-            return key.code, key.expires_at
+            return key
     return None
 
 

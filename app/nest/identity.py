@@ -7,15 +7,21 @@ import binascii
 import re
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from werkzeug.datastructures import Headers
 
 from app.clock import now_ms
-from app.dbutil import insert_ignore
-from app.extensions import db
+from app.dbutil import insert_ignore, run, table
 from app.nest.contract import SERIAL_PATTERN
 from app.nest.models import NestDevice
 
+_DEVICES = table(NestDevice)
+_LAST_SEEN = select(_DEVICES.c.last_seen).where(_DEVICES.c.serial == bindparam("serial"))
+_SEEN = (
+    update(_DEVICES)
+    .where(_DEVICES.c.serial == bindparam("p_serial"), _DEVICES.c.last_seen < bindparam("p_second"))
+    .values(last_seen=bindparam("p_now"))
+)
 _NOT_SERIAL = re.compile(r"[^A-Za-z0-9]")
 _SERIAL_RE = re.compile(SERIAL_PATTERN)
 
@@ -70,25 +76,21 @@ def identify_serial(
     return None
 
 
-def touch_device(serial: str, before_create: Callable[[], None] | None = None) -> None:
-    """Record that ``serial`` was seen now (first sight sets ``createdAt``).
+def touch_device(serial: str, before_create: Callable[[], None] | None = None) -> bool:
+    """Record that ``serial`` was seen now (first sight sets ``createdAt``); True when this
+    call created the device.
 
     ``before_create`` runs before a new device row is written (the new-device budget; it
     raises to refuse).
     """
     now = now_ms()
-    last_seen = db.session.execute(
-        select(NestDevice.last_seen).where(NestDevice.serial == serial)
-    ).scalar_one_or_none()
+    last_seen = run(_LAST_SEEN, serial=serial).scalar_one_or_none()
     if last_seen is None:
         if before_create is not None:
             before_create()
         if insert_ignore(NestDevice, serial=serial, created_at=now, last_seen=now):
-            return
+            return True
     elif last_seen >= now - now % 1000:
-        return  # at most one write per second per device
-    db.session.execute(
-        update(NestDevice)
-        .where(NestDevice.serial == serial, NestDevice.last_seen < now - now % 1000)
-        .values(last_seen=now)
-    )
+        return False  # at most one write per second per device
+    run(_SEEN, p_serial=serial, p_second=now - now % 1000, p_now=now)
+    return False
