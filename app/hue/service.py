@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, String, cast, delete, select, update
+from sqlalchemy import Integer, String, bindparam, cast, delete, select, update
 
 from app import events
 from app.bodies import INVALID
 from app.clock import hue_time, now_s
-from app.dbutil import affected, insert_ignore
+from app.codes import random_string
+from app.dbutil import affected, insert_ignore, run, table
 from app.extensions import db
 from app.hue.contract import (
     MAX_DEVICETYPE_BYTES,
@@ -49,10 +50,19 @@ WHITELIST_DELETE = re.compile(r"config/whitelist/([^/]+)")
 # --- link button ---------------------------------------------------------------------------
 
 
+_SETTINGS = table(Setting)
+_READ_SETTING = select(_SETTINGS.c.value).where(_SETTINGS.c.name == bindparam("name"))
+_COUNT = cast(_SETTINGS.c.value, Integer)
+# One slot of the press's cap, taken only while the count is below it (see below).
+_TAKE_SLOT = (
+    update(_SETTINGS)
+    .where(_SETTINGS.c.name == REGISTRATIONS_SETTING, bindparam("cap") > _COUNT)
+    .values(value=cast(_COUNT + 1, String))
+)
+
+
 def _read_setting(name: str) -> str | None:
-    return db.session.execute(
-        select(Setting.value).where(Setting.name == name)
-    ).scalar_one_or_none()
+    return run(_READ_SETTING, name=name).scalar_one_or_none()
 
 
 def _write_setting(name: str, value: str) -> None:
@@ -100,14 +110,7 @@ def _take_registration_slot() -> bool:
     cap's number succeed. The caller commits (or rolls back, returning the slot).
     """
     cap = current_app.config["HUE_LINK_MAX_REGISTRATIONS"]
-    count = cast(Setting.value, Integer)
-    taken = affected(
-        update(Setting)
-        .where(Setting.name == REGISTRATIONS_SETTING, count < cap)
-        .values(value=cast(count + 1, String))
-        .execution_options(synchronize_session=False)
-    )
-    if taken:
+    if run(_TAKE_SLOT, cap=cap).rowcount:
         return True
     # A press stored before the counter existed has no row yet: this is its first slot.
     return bool(insert_ignore(Setting, name=REGISTRATIONS_SETTING, value="1"))
@@ -370,7 +373,7 @@ class Changed:
 
 
 def _new_username() -> str:
-    return "".join(secrets.choice(USERNAME_ALPHABET) for _ in range(USERNAME_LENGTH))
+    return random_string(USERNAME_ALPHABET, USERNAME_LENGTH)
 
 
 def _new_clientkey() -> str:

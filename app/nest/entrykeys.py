@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import current_app
 from sqlalchemy import bindparam, delete, select
 
 from app.clock import now_ms
+from app.codes import random_string
 from app.dbutil import insert_ignore, run, table
 from app.extensions import db
 from app.nest.contract import ENTRY_ALPHABET, ENTRY_LENGTH, Msg
@@ -30,7 +29,7 @@ _SPENT_KEYS = delete(_KEYS).where(
 
 
 def _new_code() -> str:
-    return "".join(secrets.choice(ENTRY_ALPHABET) for _ in range(ENTRY_LENGTH))
+    return random_string(ENTRY_ALPHABET, ENTRY_LENGTH)
 
 
 def _live_key(serial: str, now: int) -> tuple[str, int] | None:

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import math
 import re
-import secrets
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy import delete, or_, select, update
 from app import events, mail
 from app.bodies import INVALID
 from app.clock import now_s
+from app.codes import random_string
 from app.dbutil import affected, insert_ignore
 from app.envelopes import compact
 from app.extensions import db
@@ -144,7 +144,7 @@ def issue_code(email: str) -> None:
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        code = random_string(CODE_ALPHABET, CODE_LENGTH)
         digest = code_digest(code)
         db.session.execute(
             delete(RuuviCode).where(
@@ -213,7 +213,7 @@ def token_digest(token: str) -> str:
 
 def new_token(user_id: int, now: int) -> str:
     """Issue a token for ``user_id`` (a new session row) and return it."""
-    secret = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_SECRET_LENGTH))
+    secret = random_string(TOKEN_ALPHABET, TOKEN_SECRET_LENGTH)
     token = f"u{user_id}".encode("ascii").hex() + "/" + secret
     db.session.add(
         RuuviToken(
