@@ -32,7 +32,8 @@ system-deps:
 test: $(BIN)/.installed-dev system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The benchmark of issue 7 (bench/README.md); BENCH_ARGS=--quick for a seconds-long smoke run.
+# The benchmark (bench/README.md): tables and the goals of issue 15, each run kept in
+# bench/results/; BENCH_ARGS=--quick for a short smoke run, --no-postgres to skip PostgreSQL.
 bench: $(BIN)/.installed-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -1,7 +1,9 @@
-"""``python -m bench``: run the benchmark of issue 7, print the table, write it as JSON.
+"""``python -m bench``: homepair against the projects it replaces and against its own stack's
+ceiling; prints the tables and the goals of issue 15 (met / not met), keeps each run as JSON.
 
-See bench/README.md for what each figure means. ``--quick`` is a seconds-long smoke run
-(N ≤ 1,000 held, one run, short windows) for development.
+See bench/README.md for what each figure means. ``--quick`` is a short smoke run (one run,
+short windows, 1,000 held) of every section, both worker counts included; PostgreSQL only
+with ``--postgres``.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench import held, procfs, report, throughput
+from bench import held, procfs, report, server, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="short smoke run of every section (2-3 min)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median shown)")
     parser.add_argument(
         "--held", default="1000,10000", help="held subscribes on 1 worker, comma-separated"
@@ -43,11 +48,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="throughput rows to run (names, comma)")
     parser.add_argument(
         "--postgres",
-        action="store_true",
-        help="also run 2 workers on PostgreSQL + Redis (slower; not part of make bench)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the 2-worker PostgreSQL + Redis deployment (held, push and throughput): on in "
+        "the full run, off in --quick; skipped with a message if PostgreSQL is unreachable",
     )
     parser.add_argument(
-        "--throughput-workers", type=int, default=2, help="gunicorn workers for throughput"
+        "--throughput-workers",
+        default="1,2",
+        help="SQLite deployments of the throughput section by worker count: 1 = `make run` "
+        "(no Redis), 2 = SQLite + a private redis-server",
     )
     parser.add_argument(
         "--pin",
@@ -56,9 +66,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="none: client and server share every core; split: client on the last core, "
         "servers on the others",
     )
-    parser.add_argument("--json", default=str(RESULTS / "latest.json"), help="JSON output path")
     parser.add_argument(
-        "--timeout", type=int, default=1500, help="stop everything after this many seconds"
+        "--json",
+        default=None,
+        help="also write the run's JSON here (every run writes bench/results/<UTC time>.json, "
+        "latest.json and a line of history.jsonl)",
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=3600, help="stop everything after this many seconds"
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -68,7 +83,61 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         args.claims = 50
         args.warmup = 0.5
         args.duration = 1.0
+    if args.postgres is None:
+        args.postgres = not args.quick
     return args
+
+
+def _postgres_reachable() -> str | None:
+    """None if the PostgreSQL admin URL answers; otherwise why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(server.PG_ADMIN, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:  # any failure means: skip the section, say why
+        return f"PostgreSQL at {server.PG_ADMIN} is unreachable ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _commit() -> tuple[str | None, bool | None]:
+    """The checked-out commit, and whether the code under test (app/, gunicorn.conf.py,
+    wsgi.py, migrations/) differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=server.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "app", "gunicorn.conf.py", "wsgi.py", "migrations"],
+            cwd=server.ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+    return head, bool(changed)
+
+
+def _save(results: dict, extra: str | None) -> Path:
+    """bench/results/<UTC time>.json, latest.json, a line of history.jsonl (and ``extra``)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = results["started_utc"]
+    out = RESULTS / f"{stamp}.json"
+    text = json.dumps(results, indent=1, default=str) + "\n"
+    out.write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    if extra:
+        Path(extra).parent.mkdir(parents=True, exist_ok=True)
+        Path(extra).write_text(text)
+    line = report.history_line(results, results["goals"], out.name)
+    with open(RESULTS / "history.jsonl", "a") as fh:
+        fh.write(json.dumps(line, default=str) + "\n")
+    return out
 
 
 def _pin(mode: str) -> str:
@@ -93,7 +162,7 @@ def _stop(signum, _frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the selected sections; print the table; write the JSON."""
+    """Run the selected sections; print the tables and the goals; write the JSON."""
     args = _parse(argv)
     # SIGTERM and the overall time limit unwind like Ctrl-C, so every `finally` stops the
     # servers and holders this run started.
@@ -110,9 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     if "held" in sections and nofile < 11_000 and max(held_ns + multi_ns) >= 10_000:
         sys.exit(f"bench: ulimit -n is {nofile}; 10,000 holds need at least 11,000")
     client = _pin(args.pin)
+    now = datetime.datetime.now(datetime.UTC)
+    commit, app_changed = _commit()
     results: dict = {
-        "started": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "started": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "started_utc": now.strftime("%Y%m%dT%H%M%SZ"),
         "mode": "quick" if args.quick else "full",
+        "commit": commit,
+        # The code under test had uncommitted changes (someone's work in progress).
+        "app_changed": app_changed,
         "machine": procfs.machine(),
         "method": {
             "runs": args.runs,
@@ -122,27 +197,38 @@ def main(argv: list[str] | None = None) -> int:
             "client": client,
             "throughput": "closed loop",
         },
+        "skipped": [],
     }
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
 
+    def skip(text: str) -> None:
+        log(f"bench: {text}")
+        results["skipped"].append(text)
+
+    redis = bool(shutil.which("redis-server"))
+    if not redis:
+        skip("redis-server not found: no 2-worker deployments (they need Redis)")
+    postgres = args.postgres and redis
+    if postgres and (why := _postgres_reachable()):
+        skip(f"{why}: no PostgreSQL section")
+        postgres = False
+
     if "held" in sections:
         configs = [(1, "sqlite", False, held_ns)]
-        if shutil.which("redis-server"):
+        if redis:
             configs.append((2, "sqlite", True, multi_ns))
-        else:
-            log("bench: redis-server not found; skipping the 2-worker (cross-worker) rows")
-        if args.postgres:
+        if postgres:
             configs.append((2, "postgres", True, multi_ns))
         results["held"] = []
-        for workers, database, redis, ns in configs:
+        for workers, database, with_redis, ns in configs:
             runs = []
             for number in range(args.runs):
                 log(
-                    f"held: {workers} worker(s), {database}, redis={redis}, {ns}/worker, "
+                    f"held: {workers} worker(s), {database}, redis={with_redis}, {ns}/worker, "
                     f"run {number + 1}/{args.runs}"
                 )
                 runs.append(
-                    held.run(workers, ns, args.claims, redis, database, sys.executable, log)
+                    held.run(workers, ns, args.claims, with_redis, database, sys.executable, log)
                 )
             for position, _ in enumerate(sorted(ns)):
                 per_n = [checkpoints[position] for checkpoints in runs]
@@ -163,11 +249,19 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     if "throughput" in sections:
-        log(f"throughput: {args.throughput_workers} workers, SQLite")
+        deployments = []
+        for workers in sorted({int(w) for w in args.throughput_workers.split(",") if w.strip()}):
+            if workers == 1:
+                deployments.append(throughput.SQLITE_1)
+            elif workers == 2 and redis:
+                deployments.append(throughput.SQLITE_2)
+            elif workers != 2:
+                sys.exit("bench: --throughput-workers takes 1 and/or 2")
+        if postgres:
+            deployments.append(throughput.POSTGRES_2)
+        log("throughput: " + ", ".join(report.deployment(vars(d)) for d in deployments))
         results["throughput"] = throughput.run(
-            args.throughput_workers,
-            "sqlite",
-            args.throughput_workers > 1,  # several workers need Redis (gunicorn.conf.py)
+            deployments,
             args.runs,
             tuple(int(c) for c in args.connections.split(",")),
             args.warmup,
@@ -175,36 +269,18 @@ def main(argv: list[str] | None = None) -> int:
             {s for s in args.only.split(",") if s} or None,
             log,
         )
-        if args.postgres:
-            log("throughput: 2 workers, PostgreSQL + Redis")
-            results["throughput_postgres"] = throughput.run(
-                2,
-                "postgres",
-                True,
-                args.runs,
-                tuple(int(c) for c in args.connections.split(",")),
-                args.warmup,
-                args.duration,
-                {s for s in args.only.split(",") if s} or None,
-                log,
-            )
 
     results["elapsed_seconds"] = time.monotonic() - started
-    text, verdicts = report.table(results)
-    if "throughput_postgres" in results:
-        extra, _ = report.table({"throughput": results["throughput_postgres"]})
-        text += "\n" + "\n".join(extra.splitlines()[2:])
-    results["verdicts"] = verdicts
-    results["table"] = text
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    items = report.goals(results)
+    results["goals"] = items
+    results["table"] = report.table(results)
+    out = _save(results, args.json)
     print(report.header(results))
     print()
-    print(text)
+    print(results["table"])
     print()
-    met = sum(1 for v in verdicts.values() if v)
-    print(f"targets met: {met}/{len(verdicts)}; JSON: {out}")
+    print(report.goals_text(items, results))
+    print(f"JSON: {out} (and {RESULTS / 'latest.json'}; summary in history.jsonl)")
     return 0
 
 

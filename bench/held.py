@@ -25,7 +25,7 @@ import gevent
 from gevent import subprocess as gsubprocess
 
 from bench import procfs
-from bench.holder import serial_of, subscribe_request
+from bench.holder import open_hold, serial_of, subscribe_request
 from bench.http import Connection, request_bytes
 from bench.load import percentile
 from bench.server import ROOT, Server
@@ -38,11 +38,19 @@ class Holder:
     """A ``bench.holder`` child process and its command pipe."""
 
     def __init__(
-        self, port: int, prefix: str, start: int, count: int, python: str, inflight: int = 200
+        self,
+        port: int,
+        prefix: str,
+        start: int,
+        count: int,
+        python: str,
+        inflight: int = 200,
+        placeholder: bool = True,
     ):
         self.process = gsubprocess.Popen(
             [python, "-m", "bench.holder", "--port", str(port), "--prefix", prefix]
-            + ["--start", str(start), "--count", str(count), "--inflight", str(inflight)],
+            + ["--start", str(start), "--count", str(count), "--inflight", str(inflight)]
+            + (["--placeholder"] if placeholder else []),
             cwd=ROOT,
             stdin=gsubprocess.PIPE,
             stdout=gsubprocess.PIPE,
@@ -161,8 +169,7 @@ def run(
         # worker pays one-time costs that are not per connection.
         def warm(index: int) -> None:
             conn = Connection(server.address)
-            conn.sock.sendall(subscribe_request(server.host, f"W{prefix}{index:08d}"))
-            conn.read_head()
+            open_hold(conn, server.host, f"W{prefix}{index:08d}", placeholder=True)
             keep.append(conn)
 
         warm_serial = f"W{prefix}{0:08d}"
@@ -387,7 +394,14 @@ def floor(per_worker: int, python: str = "python", log=print) -> dict:
             conn.read_head()
             keep.append(conn)
         before = procfs.rss_kib(pid)
-        holder = Holder(server.port, "F" + secrets.token_hex(3).upper(), 0, per_worker, python)
+        holder = Holder(
+            server.port,
+            "F" + secrets.token_hex(3).upper(),
+            0,
+            per_worker,
+            python,
+            placeholder=False,
+        )
         ready = holder.read()
         after = procfs.rss_kib(pid)
         result = {

@@ -5,7 +5,9 @@ subscribes per worker on two workers take two holders. Commands arrive as JSON l
 stdin, answers leave as JSON lines on stdout:
 
 - on start: open ``--count`` subscribes (at most ``--inflight`` connecting at once, so the
-  listen backlog never overflows into SYN retries), then ``{"held":…,"ports":{serial:port}}``;
+  listen backlog never overflows into SYN retries; with ``--placeholder``, homepair's, each
+  after the first subscribe's immediate answer, see :func:`open_hold`), then
+  ``{"held":…,"ports":{serial:port}}``;
 - ``{"cmd":"arm","serial":S}``: start reading S's connection, answer ``{"armed":S}``; when the
   pushed chunk's last byte arrives, ``{"chunk":S,"t":<time.monotonic()>,"ok":bool}``.
   CLOCK_MONOTONIC is one clock for every process on the host, so the caller subtracts its own
@@ -58,6 +60,28 @@ def subscribe_request(host: str, serial: str) -> bytes:
     )
 
 
+def open_hold(conn: Connection, host: str, serial: str, placeholder: bool) -> tuple[int, bytes]:
+    """Open a held subscribe for ``serial`` on ``conn``; the status and header block of the
+    held answer.
+
+    homepair (``placeholder``) answers a never-seen device's first subscribe at once, with its
+    bucket as an empty placeholder at timestamp 0 (issue 14: "answered once"), as the firmware
+    sees after a reset; the firmware then subscribes again on the same connection, and that
+    one is held. The bench does the same: it reads the placeholder answer whole, then sends
+    the subscribe that is held. bench.hello's bare hold has no such first answer.
+    """
+    if placeholder:
+        conn.sock.sendall(subscribe_request(host, serial))
+        status, head = conn.read_head()
+        if status != 200:
+            return status, head
+        body = conn.read_body(head)
+        if f'"object_key":"device.{serial}"'.encode() not in body:
+            raise RuntimeError(f"expected the placeholder answer, got {body[:200]!r}")
+    conn.sock.sendall(subscribe_request(host, serial))
+    return conn.read_head()
+
+
 def _say(message: dict) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
@@ -71,6 +95,9 @@ def main() -> None:
     parser.add_argument("--start", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--inflight", type=int, default=200)
+    parser.add_argument(
+        "--placeholder", action="store_true", help="homepair: the first subscribe is answered"
+    )
     args = parser.parse_args()
     from bench.procfs import raise_nofile
 
@@ -84,8 +111,7 @@ def main() -> None:
         serial = serial_of(args.prefix, index)
         try:
             conn = Connection(address, timeout=60)
-            conn.sock.sendall(subscribe_request(host, serial))
-            status, head = conn.read_head()
+            status, head = open_hold(conn, host, serial, args.placeholder)
         except OSError as exc:
             errors[type(exc).__name__] += 1
             return

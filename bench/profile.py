@@ -24,6 +24,7 @@ from pathlib import Path
 from bench import procfs
 from bench.load import closed_loop
 from bench.server import BIN, Server
+from bench.throughput import hello_env
 from bench.workloads import LIMIT_ENV, WORKLOADS
 
 
@@ -83,21 +84,21 @@ def memory(count: int, out: Path, top: int = 30, app: str = "wsgi:app") -> None:
     """What the memory of ``count`` held subscribes is made of (tracemalloc, one worker);
     ``app="bench.hello:app"`` for the floor."""
     from bench import held
-    from bench.holder import subscribe_request
+    from bench.holder import open_hold
     from bench.http import Connection
 
+    homepair = app == "wsgi:app"
     env = {"BENCH_TRACEMALLOC_DIR": str(out), "GUNICORN_WORKER_CONNECTIONS": str(count + 500)}
     with Server(app=app, env=env, config="bench/tracemalloc_conf.py") as server:
         (pid,) = server.worker_pids()
         warm = []
         for i in range(32):
             conn = Connection(server.address)
-            conn.sock.sendall(subscribe_request(server.host, f"WARM{i:010d}"))
-            conn.read_head()
+            open_hold(conn, server.host, f"WARM{i:010d}", placeholder=homepair)
             warm.append(conn)
         rss0 = procfs.rss_kib(pid)
         before = _snapshot(pid, out, 1)
-        holder = held.Holder(server.port, "MEM", 0, count, sys.executable)
+        holder = held.Holder(server.port, "MEM", 0, count, sys.executable, placeholder=homepair)
         ready = holder.read()
         rss1 = procfs.rss_kib(pid)
         after = _snapshot(pid, out, 2)
@@ -189,8 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: result[k] for k in ("held", "kib_per_held", "push_same")}))
     else:
         workload = next(w for w in WORKLOADS if w.name == args.name)
-        app = "bench.hello:app" if workload.target == "hello" else "wsgi:app"
-        with Server(app=app, workers=args.workers, env=LIMIT_ENV) as server:
+        if workload.target == "hello":
+            server = Server(
+                app="bench.hello:app", workers=args.workers, env=hello_env(args.workers)
+            )
+        else:
+            # Several workers need REDIS_URL (gunicorn.conf.py): a private redis-server.
+            server = Server(workers=args.workers, redis=args.workers > 1, env=LIMIT_ENV)
+        with server:
             if workload.link_button:
                 server.flask("hue", "press-link-button")
             make, expect = workload.build(server.host)

@@ -36,9 +36,26 @@ def _fixed(raw: bytes) -> Callable[[], bytes]:
     return lambda: raw
 
 
+def _hue_register(host: str, path: str) -> Callable[[], bytes]:
+    """A Hue app's ``POST`` of ``{"devicetype":"bench#n"}``, n counting up (no Content-Type,
+    as Hue apps send it)."""
+    counter = itertools.count()
+
+    def make() -> bytes:
+        body = json.dumps({"devicetype": f"bench#{next(counter)}"}).encode()
+        return request_bytes("POST", path, host, body)
+
+    return make
+
+
+def _is_101(status: int, body: bytes) -> bool:
+    return status == 200 and b'"type":101' in body
+
+
 def hello(host: str):
-    """``GET /`` on the minimal Flask app."""
-    return _fixed(request_bytes("GET", "/", host)), lambda s, b: s == 200
+    """The ceiling: Hue's ``POST`` body to ``/`` of bench/hello.py, parsed, answered with the
+    type-101 list, on the same gunicorn/gevent settings as homepair."""
+    return _hue_register(host, "/"), _is_101
 
 
 def failed_register(host: str):
@@ -66,24 +83,14 @@ def passphrase(host: str):
 
 def hue_101(host: str):
     """``POST /api`` with the link button not pressed: the type 101 error."""
-    counter = itertools.count()
-
-    def make() -> bytes:
-        body = json.dumps({"devicetype": f"bench#{next(counter)}"}).encode()
-        return request_bytes("POST", "/api", host, body)
-
-    return make, lambda s, b: s == 200 and b'"type":101' in b
+    return _hue_register(host, "/api"), _is_101
 
 
 def hue_success(host: str):
     """``POST /api`` within the link window: a new generated username per request."""
-    counter = itertools.count()
-
-    def make() -> bytes:
-        body = json.dumps({"devicetype": f"bench#{next(counter)}"}).encode()
-        return request_bytes("POST", "/api", host, body)
-
-    return make, lambda s, b: s == 200 and b.startswith(b'[{"success":{"username":"')
+    return _hue_register(
+        host, "/api"
+    ), lambda s, b: s == 200 and b.startswith(b'[{"success":{"username":"')
 
 
 def ruuvi_register(host: str):
@@ -116,7 +123,7 @@ def failed_verify(host: str):
 # so no code issued by the benchmark is still live and every verify is a miss; the Hue rows
 # need the link button released, then pressed.
 WORKLOADS = (
-    Workload("hello", "hello ceiling: GET /", "hello", hello),
+    Workload("hello", "ceiling: bench.hello POST / (Hue 101)", "hello", hello),
     Workload(
         "nest_register_failed", "Nest POST /api/register (failed)", "homepair", failed_register
     ),
