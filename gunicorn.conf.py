@@ -101,30 +101,48 @@ def _advertised_port() -> int:
 
 
 _discovery = None
+_mail_sender = None
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _flask(*args, **popen):
+    import subprocess
+
+    flask = os.path.join(os.path.dirname(sys.executable), "flask")
+    return subprocess.Popen([flask, "--app", "wsgi", *args], cwd=_HERE, **popen)
+
+
+def _start_mail_sender(server):
+    """One outbox sender process beside the workers, woken through a pipe: the workers only
+    queue mail (a row in their transaction), none spends request time sending it."""
+    global _mail_sender
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # a full pipe never blocks a worker: a wake-up is pending
+    _mail_sender = _flask("mail", "send", "--wake-fd", str(read_end), pass_fds=(read_end,))
+    os.close(read_end)
+    # Workers are forked from this process: they inherit the write end and this variable.
+    os.environ["HOMEPAIR_MAIL_WAKE_FD"] = str(write_end)
+    server.log.info("mail sender process %s started", _mail_sender.pid)
 
 
 def when_ready(server):
     """Say once, loudly, when e-mails (and the sign-in codes in them) only go to this log;
-    start the one Hue discovery advertiser of this host, or say how to."""
+    start the host's mail sender; start the one Hue discovery advertiser of this host, or
+    say how to."""
     global _discovery
     if (os.environ.get("MAIL_BACKEND") or "console").strip().lower() == "console":
         server.log.warning(
             "MAIL_BACKEND=console is for development: e-mails are NOT sent, they are written"
             " to this log with the sign-in codes in them. Set MAIL_BACKEND=smtp to send them."
         )
+    _start_mail_sender(server)
     if not (os.environ.get("HUE_DISCOVERY") or "").strip():
         server.log.info(
             "Hue discovery is off: HUE_DISCOVERY=<address, interface or all> advertises this"
             " bridge by mDNS and SSDP (e.g. HUE_DISCOVERY=eth0 make run)"
         )
         return
-    import subprocess
-
-    flask = os.path.join(os.path.dirname(sys.executable), "flask")
-    _discovery = subprocess.Popen(
-        [flask, "--app", "wsgi", "hue", "advertise", "--port", str(_advertised_port())],
-        cwd=os.path.dirname(os.path.abspath(__file__)),
-    )
+    _discovery = _flask("hue", "advertise", "--port", str(_advertised_port()))
 
 
 def _tls_probe(exc) -> bool:
@@ -222,13 +240,14 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    """Stop the discovery advertiser; remove the metrics folder this server made (an
-    operator's own folder stays)."""
-    if _discovery is not None and _discovery.poll() is None:
-        _discovery.terminate()
-        try:
-            _discovery.wait(10)
-        except Exception:  # subprocess.TimeoutExpired: it did not leave in time
-            _discovery.kill()
+    """Stop the discovery advertiser and the mail sender; remove the metrics folder this
+    server made (an operator's own folder stays)."""
+    for helper in (_discovery, _mail_sender):
+        if helper is not None and helper.poll() is None:
+            helper.terminate()
+            try:
+                helper.wait(15)
+            except Exception:  # subprocess.TimeoutExpired: it did not leave in time
+                helper.kill()
     if _own_metrics_dir:
         shutil.rmtree(_own_metrics_dir, ignore_errors=True)

@@ -78,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     _init_push(app)
     app.cli.add_command(homepair_cli.events_command, "events")
+    app.cli.add_command(homepair_cli.mail_command, "mail")
     return app
 
 

@@ -51,3 +51,20 @@ def events_command(ctx: click.Context, limit: int, prefix: str | None) -> None:
         when = datetime.fromtimestamp(row["at"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         fields = " ".join(f"{name}={value}" for name, value in row["fields"].items())
         click.echo(f"{when}Z\t{row['event']}\t{row['client'] or '-'}\t{fields}")
+
+
+@click.group(cls=HomepairGroup)
+def mail_command() -> None:
+    """The e-mail outbox."""
+
+
+@mail_command.command("send")
+@click.option("--wake-fd", type=int, default=None, help="Read end of the workers' wake-up pipe.")
+def mail_send_command(wake_fd: int | None) -> None:
+    """Send the outbox until stopped (SIGTERM): the sender process gunicorn.conf.py starts
+    beside the workers. Safe to run on several hosts at once (rows are leased)."""
+    from flask import current_app
+
+    from app import mail
+
+    mail.serve(current_app._get_current_object(), wake_fd)  # type: ignore[attr-defined]

@@ -1,10 +1,14 @@
 """The e-mail outbox and the per-worker loop that sends it.
 
 A caller adds a message with :func:`queue` inside the transaction that needs it sent,
-commits, then calls :func:`wake`. Every worker process runs one sender loop (a daemon thread,
-which gunicorn's gevent worker turns into a greenlet by monkey-patching ``threading``). The
-loop leases a due row with a conditional UPDATE of ``locked_until``, sends it, and marks it
-sent, so two workers never send one row at once and nothing is lost while SMTP is down.
+commits, then calls :func:`wake`. Under gunicorn (gunicorn.conf.py) one sender process per
+host runs beside the workers (``flask --app wsgi mail send``): the workers wake it through a
+pipe the master made (``HOMEPAIR_MAIL_WAKE_FD``), so building, sealing-off and sending mail
+costs no request worker any time. Anywhere else (``flask run``, a worker whose sender process
+is gone) each process runs the same loop itself (a daemon thread, which gunicorn's gevent
+worker turns into a greenlet). The loop leases a due row with a conditional UPDATE of
+``locked_until``, sends it, and marks it sent, so two senders never send one row at once and
+nothing is lost while SMTP is down.
 
 Bodies are stored encrypted with Fernet under a key derived from ``SECRET_KEY``: they carry
 sign-in codes, which the database must never hold in clear.
@@ -17,6 +21,8 @@ import functools
 import hashlib
 import hmac
 import logging
+import os
+import select as select_module
 import smtplib
 import ssl
 import threading
@@ -28,11 +34,11 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 
 from app import metrics, process
 from app.clock import now_s
-from app.dbutil import affected, after_commit
+from app.dbutil import affected, after_commit, run, table
 from app.extensions import db, the_app
 from app.models import MailOutbox
 
@@ -75,10 +81,16 @@ def unseal(token: str) -> str:
 # --- queueing -----------------------------------------------------------------------------
 
 
-def queue(to_addr: str, subject: str, body: str) -> MailOutbox:
-    """Add a message to the outbox in the current transaction; the caller commits, then wakes."""
+_OUTBOX = table(MailOutbox)
+_QUEUE = insert(_OUTBOX).returning(_OUTBOX.c.id)
+
+
+def queue(to_addr: str, subject: str, body: str) -> int:
+    """Add a message to the outbox in the current transaction; its id. The caller commits,
+    then wakes."""
     now = now_s()
-    row = MailOutbox(
+    return run(
+        _QUEUE,
         to_addr=to_addr,
         subject=subject,
         body=seal(body),
@@ -87,9 +99,7 @@ def queue(to_addr: str, subject: str, body: str) -> MailOutbox:
         locked_until=0,
         attempts=0,
         given_up=False,
-    )
-    db.session.add(row)
-    return row
+    ).scalar_one()
 
 
 def wake_after_commit() -> None:
@@ -98,10 +108,32 @@ def wake_after_commit() -> None:
     after_commit("mail", lambda: _wake(app))
 
 
+# The write end of the pipe to this host's sender process (gunicorn.conf.py), if any.
+WAKE_FD_VARIABLE = "HOMEPAIR_MAIL_WAKE_FD"
+
+
+def _wake_fd() -> int | None:
+    raw = os.environ.get(WAKE_FD_VARIABLE, "")
+    return int(raw) if raw.isdigit() else None
+
+
 def _wake(app: Flask) -> None:
     sender = app.extensions.get(_EXTENSION)
-    if sender is not None:
-        sender.loop.wake()
+    if sender is None:
+        return
+    fd = _wake_fd()
+    if fd is not None and not sender.loop.running():
+        try:
+            os.write(fd, b"!")
+            return
+        except BlockingIOError:
+            return  # the pipe is full: the sender has wake-ups enough to read
+        except OSError:
+            # The sender process is gone (no reader left): this worker sends its mail itself.
+            log.warning("mail: the sender process is gone; this worker sends mail itself")
+            os.environ.pop(WAKE_FD_VARIABLE, None)
+            sender.loop.ensure_started()
+    sender.loop.wake()
 
 
 def wake() -> None:
@@ -194,6 +226,10 @@ class BackgroundLoop:
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._pid = process.pid()
             self._thread.start()
+
+    def running(self) -> bool:
+        """Whether the loop runs in this process."""
+        return self._pid == process.pid()
 
     def wake(self) -> None:
         """Run the step now rather than after the current wait."""
@@ -389,5 +425,40 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_mail_sender() -> None:
-        if not app.testing:
+        # Under gunicorn the host's sender process sends (see the module's docstring).
+        if not app.testing and _wake_fd() is None:
             sender.loop.ensure_started()
+
+
+def serve(app: Flask, wake_fd: int | None) -> None:
+    """Run ``app``'s sender in the foreground until SIGTERM: the host's sender process.
+
+    ``wake_fd`` is the read end of the workers' wake-up pipe; without it the loop polls.
+    """
+    import signal
+
+    sender = sender_of(app)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    log.info("mail sender process %d started (backend %s)", os.getpid(), app.config["MAIL_BACKEND"])
+    while not stopping:
+        try:
+            delay = sender.run_once()
+        except Exception:  # the database may be down; try again later
+            log.exception("mail-outbox: step failed")
+            delay = POLL_SECONDS
+        wait = max(0.0, min(delay, POLL_SECONDS))
+        if wake_fd is None:
+            time.sleep(wait)
+            continue
+        try:
+            ready, _, _ = select_module.select([wake_fd], [], [], wait)
+        except InterruptedError:
+            continue
+        if ready:
+            # A burst of wake-ups (one per committed request) becomes one pass.
+            time.sleep(COALESCE_SECONDS)
+            if not os.read(wake_fd, 65536):
+                # End of file: the master and every worker are gone, so is the reason to run.
+                log.info("mail sender process %d: the server is gone; stopping", os.getpid())
+                return

@@ -63,12 +63,28 @@ def machine() -> dict:
 
 
 def children(pid: int) -> list[int]:
-    """Direct child pids of ``pid`` (gunicorn's workers, for its master)."""
+    """Direct child pids of ``pid``."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as fh:
             return sorted(int(p) for p in fh.read().split())
     except OSError:
         return []
+
+
+def cmdline(pid: int) -> bytes:
+    """The command line of ``pid`` (b"" if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def forked_children(pid: int) -> list[int]:
+    """Children of ``pid`` running its own command line: gunicorn's workers, for its master
+    (its helper processes, the mail sender and the discovery advertiser, run ``flask``)."""
+    own = cmdline(pid)
+    return [child for child in children(pid) if cmdline(child) == own]
 
 
 def rss_kib(pid: int) -> int:

@@ -204,7 +204,7 @@ class Server:
 
     def worker_pids(self) -> list[int]:
         """The gunicorn workers' pids."""
-        return procfs.children(self.process.pid) if self.process else []
+        return procfs.forked_children(self.process.pid) if self.process else []
 
     def log(self) -> str:
         """What gunicorn printed so far (the tail)."""

@@ -101,15 +101,13 @@ def test_sqlite_locked_for_a_moment_waits_then_succeeds(start_server):
 
 
 @pytest.fixture
-def pg_server(postgres_url, start_server):
+def pg_server(migrated_postgres_url, start_server):
     """A live server on a fresh, migrated PostgreSQL database; yields (server, database name)."""
-    from tests.test_postgres import flask_db
-
-    assert flask_db(postgres_url, "upgrade").returncode == 0
-    server = start_server(DATABASE_URL=postgres_url)
-    yield server, postgres_url.rsplit("/", 1)[1]
+    database = migrated_postgres_url.rsplit("/", 1)[1]
+    server = start_server(DATABASE_URL=migrated_postgres_url)
+    yield server, database
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{postgres_url.rsplit("/", 1)[1]}" ALLOW_CONNECTIONS true')
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
 
 
 def _terminate_backends(admin, database: str) -> int:
@@ -172,9 +170,16 @@ def test_postgresql_restarted_and_gone_then_back(pg_server):
 # --- a worker killed while holding subscribes ---------------------------------------------
 
 
+def _cmdline(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as source:
+        return source.read()
+
+
 def _worker_pids(master: int) -> set[int]:
+    # The workers are forked (the master's command line); the mail sender runs `flask`.
     with open(f"/proc/{master}/task/{master}/children") as children:
-        return {int(pid) for pid in children.read().split()}
+        pids = {int(pid) for pid in children.read().split()}
+    return {pid for pid in pids if _cmdline(pid) == _cmdline(master)}
 
 
 def test_worker_killed_with_sigkill_while_holding_subscribes(start_server):

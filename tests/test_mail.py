@@ -72,9 +72,9 @@ def smtp_app(make_app, port: int, **config):
 def enqueue(app, to_addr="someone@example.com", subject="Hello", body="Body text\n") -> int:
     """Queue and commit one message; return its outbox id."""
     with app.app_context():
-        row = mail.queue(to_addr, subject, body)
+        row_id = mail.queue(to_addr, subject, body)
         db.session.commit()
-        return row.id
+        return row_id
 
 
 def row_of(app, row_id: int) -> MailOutbox:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from tests.live import free_port
@@ -104,3 +106,44 @@ def test_queued_mail_survives_a_restart(start_server):
     finally:
         controller.stop()
     assert message["Subject"] == "Your verification code"
+
+
+def _children(pid: int) -> dict[int, bytes]:
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        pids = [int(child) for child in children.read().split()]
+    lines = {}
+    for child in pids:
+        with open(f"/proc/{child}/cmdline", "rb") as source:
+            lines[child] = source.read()
+    return lines
+
+
+def test_one_sender_process_sends_and_a_worker_takes_over_when_it_is_gone(start_server):
+    controller, mailbox = start_smtp()
+    try:
+        server = start_server(
+            MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port
+        )
+        [sender] = [
+            pid
+            for pid, line in _children(server.process.pid).items()
+            if b"\0mail\0send\0--wake-fd\0" in line
+        ]
+        first = unique_email("sender")
+        with RuuviClient(server.url) as client:
+            assert client.register(first).status_code == 200
+            mailbox.wait_for(first, timeout=10)
+            # The worker only queued it: the sender process took it out of the outbox.
+            assert "mail sender process" in server.log()
+
+            os.kill(sender, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while sender in _children(server.process.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling for the master to reap it, not pacing
+            second = unique_email("takeover")
+            assert client.register(second).status_code == 200
+            [message] = mailbox.wait_for(second, timeout=10)
+            assert client.verify(code_of(message)).status_code == 200
+        assert "the sender process is gone; this worker sends mail itself" in server.log()
+    finally:
+        controller.stop()
