@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 
 from app.clock import now_ms
-from app.dbutil import insert_ignore
+from app.dbutil import insert_ignore, run, table
 from app.extensions import db
 from app.nest.models import NestBucket, NestLastSent, NestOwnership
 
@@ -21,22 +21,23 @@ def owner_keys(user_id: str) -> tuple[str, str]:
     return f"user.{user_id}", f"structure.{structure_id(user_id)}"
 
 
+_OWNERSHIP = table(NestOwnership)
+_OWNER = select(_OWNERSHIP.c.user_id).where(_OWNERSHIP.c.serial == bindparam("serial"))
+_DEVICES = (
+    select(_OWNERSHIP.c.serial)
+    .where(_OWNERSHIP.c.user_id == bindparam("user_id"))
+    .order_by(_OWNERSHIP.c.created_at, _OWNERSHIP.c.serial)
+)
+
+
 def owner_of(serial: str) -> str | None:
     """The user owning ``serial``, if any."""
-    return db.session.execute(
-        select(NestOwnership.user_id).where(NestOwnership.serial == serial)
-    ).scalar_one_or_none()
+    return run(_OWNER, serial=serial).scalar_one_or_none()
 
 
 def devices_of(user_id: str) -> list[str]:
     """Serials ``user_id`` owns, by ownership creation, then serial."""
-    return list(
-        db.session.execute(
-            select(NestOwnership.serial)
-            .where(NestOwnership.user_id == user_id)
-            .order_by(NestOwnership.created_at, NestOwnership.serial)
-        ).scalars()
-    )
+    return list(run(_DEVICES, user_id=user_id).scalars())
 
 
 def initial_owner_value(key: str, user_id: str) -> dict:

@@ -7,20 +7,36 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from app import events
 from app.clock import now_ms
-from app.dbutil import affected, insert_ignore
+from app.dbutil import affected, insert_ignore, run, table
 from app.extensions import db
-from app.nest.buckets import bump, get_bucket, server_write, value_of
+from app.nest.buckets import bump_row, copies_of, write_computed
 from app.nest.contract import CLAIM_CODE_PATTERN, MAX_USER_ID_LENGTH, Msg
 from app.nest.identity import sanitize_serial
-from app.nest.models import NestBucket, NestDevice, NestEntryKey, NestOwnership
+from app.nest.models import NestDevice, NestEntryKey, NestOwnership
 from app.nest.owners import devices_of, forget_owner_buckets, owner_keys, owner_of
 from app.pushhub import hub
 
 _CODE_RE = re.compile(CLAIM_CODE_PATTERN)
+_KEYS = table(NestEntryKey)
+_LIVE_CODE = select(_KEYS.c.id, _KEYS.c.serial).where(
+    _KEYS.c.code == bindparam("code"),
+    _KEYS.c.claimed_by.is_(None),
+    _KEYS.c.expires_at > bindparam("now"),
+)
+# The claim itself: of concurrent claims of one key exactly one UPDATE matches.
+_TAKE_KEY = (
+    update(_KEYS)
+    .where(
+        _KEYS.c.id == bindparam("p_id"),
+        _KEYS.c.claimed_by.is_(None),
+        _KEYS.c.expires_at > bindparam("p_now"),
+    )
+    .values(claimed_by=bindparam("p_user"), claimed_at=bindparam("p_now"))
+)
 
 
 class ClaimError(ValueError):
@@ -54,24 +70,10 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
     concurrent claim won. The caller commits, then wakes.
     """
     now = now_ms()
-    key = db.session.execute(
-        select(NestEntryKey.id, NestEntryKey.serial).where(
-            NestEntryKey.code == code,
-            NestEntryKey.claimed_by.is_(None),
-            NestEntryKey.expires_at > now,
-        )
-    ).first()
+    key = run(_LIVE_CODE, code=code, now=now).first()
     if key is None:
         return None, set()
-    won = affected(
-        update(NestEntryKey)
-        .where(
-            NestEntryKey.id == key.id,
-            NestEntryKey.claimed_by.is_(None),
-            NestEntryKey.expires_at > now,
-        )
-        .values(claimed_by=user_id, claimed_at=now)
-    )
+    won = run(_TAKE_KEY, p_id=key.id, p_now=now, p_user=user_id).rowcount
     if won != 1:
         return None, set()
     serial = key.serial
@@ -91,12 +93,14 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
         # device's store; it gets the new owner's below.
         forget_owner_buckets(serial, previous)
     user_key, structure_key = owner_keys(user_id)
-    user_value = {**value_of(get_bucket(serial, user_key)), "name": user_id}
-    server_write(serial, user_key, user_value, force=True, now=now)
+    write_computed(serial, user_key, lambda old: {**(old or {}), "name": user_id}, now)
     devices = devices_of(user_id)
-    current = get_bucket(serial, structure_key)
-    base = value_of(current) if current is not None else {"name": "Home"}
-    server_write(serial, structure_key, {**base, "devices": devices}, force=True, now=now)
+    write_computed(
+        serial,
+        structure_key,
+        lambda old: {**(old if old is not None else {"name": "Home"}), "devices": devices},
+        now,
+    )
     wake = {serial}
     wake |= _sync_structures(user_id, exclude=serial, now=now)
     if previous is not None and previous != user_id:
@@ -117,22 +121,21 @@ def _sync_structures(user_id: str, exclude: str | None = None, now: int | None =
     if not targets:
         return set(devices)
     now = now or now_ms()
-    copies = {
-        bucket.serial: bucket
-        for bucket in db.session.execute(
-            select(NestBucket)
-            .where(NestBucket.serial.in_(targets), NestBucket.object_key == key)
-            .with_for_update()
-        ).scalars()
-    }
+    copies = copies_of(targets, key)
     for serial in targets:
-        bucket = copies.get(serial)
-        if bucket is None:
-            server_write(serial, key, {"name": "Home", "devices": devices}, now=now)
+        row = copies.get(serial)
+        if row is None:
+            write_computed(
+                serial,
+                key,
+                lambda old: {**(old or {"name": "Home"}), "devices": devices},
+                now,
+                force=False,
+            )
             continue
-        old = json.loads(bucket.value)
+        old = json.loads(row.value)
         if old.get("devices") != devices:
-            bump(bucket, {**old, "devices": devices}, now)
+            bump_row(serial, key, row, {**old, "devices": devices}, now)
     return set(devices)
 
 
