@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from app import create_app
 from app.extensions import db, limiter
-from tests.live import LiveServer
+from tests.live import LiveServer, wait_for_stopped
 
 # Property-based and fuzz tests (tests/fuzz): "ci", the default, is deterministic and bounded so
 # `make test` takes the same time on every run; HYPOTHESIS_PROFILE=dev explores more, at random.
@@ -95,7 +95,7 @@ def start_server(tmp_path):
 
     yield start
     for server in servers:
-        server.stop()
+        server.stop_in_background()
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,17 @@ def live(tmp_path_factory):
     """One default server shared by a test module (tests use unique serials/usernames)."""
     server = LiveServer(tmp_path_factory.mktemp("live")).start()
     yield server
-    server.stop()
+    server.stop_in_background()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_gone_at_the_end():
+    """Servers stopped in the background by fixtures have all exited when the session ends."""
+    yield
+    wait_for_stopped()
+    from tests.services import drop_migrated_template
+
+    drop_migrated_template()
 
 
 @pytest.fixture
@@ -117,6 +127,16 @@ def postgres_url():
 
 
 @pytest.fixture
+def migrated_postgres_url():
+    """A fresh PostgreSQL database as ``flask db upgrade`` leaves it (dropped afterwards)."""
+    from tests.services import migrated_postgres_database
+
+    url, drop = migrated_postgres_database()
+    yield url
+    drop()
+
+
+@pytest.fixture
 def redis_url():
     """A flushed Redis logical database for one test."""
     from tests.services import fresh_redis_url
@@ -125,16 +145,13 @@ def redis_url():
 
 
 @pytest.fixture
-def four_workers(postgres_url, redis_url, start_server):
+def four_workers(migrated_postgres_url, redis_url, start_server):
     """Factory: four gevent workers on a migrated PostgreSQL + Redis (the shared one unless
     ``redis`` is given), as the README's scale-out deployment runs them."""
-    from tests.test_postgres import flask_db
-
-    assert flask_db(postgres_url, "upgrade").returncode == 0
 
     def make(redis: str | None = None, **env):
         return start_server(
-            workers=4, DATABASE_URL=postgres_url, REDIS_URL=redis or redis_url, **env
+            workers=4, DATABASE_URL=migrated_postgres_url, REDIS_URL=redis or redis_url, **env
         )
 
     return make

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ BIN = Path(sys.executable).parent
 from app.config import KNOWN  # noqa: E402
 
 _template_db: Path | None = None
+# Servers told to stop by a fixture's teardown, still shutting down (see stop_in_background).
+_stopping: list[threading.Thread] = []
 
 
 def free_port() -> int:
@@ -99,7 +102,12 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.log()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                # Connection: close: no idle keep-alive connection of the probe's stays open
+                # into the test (a graceful stop or reload would wait on it).
+                ready = requests.get(
+                    self.url + "/healthz", timeout=1, headers={"Connection": "close"}
+                )
+                if ready.status_code == 200:
                     return self
             except requests.RequestException:
                 pass
@@ -127,6 +135,26 @@ class LiveServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
 
+    def stop_in_background(self) -> None:
+        """:meth:`stop` without waiting for the exit, for a fixture's teardown (the test is
+        over and nothing more is asked of the server): the quick shutdown takes a second or
+        more, which the next test need not wait for. :func:`wait_for_stopped` reaps them."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        process = self.process
+        os.killpg(process.pid, signal.SIGQUIT)
+
+        def reap() -> None:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+        thread = threading.Thread(target=reap, name=f"stop-gunicorn-{self.port}", daemon=True)
+        thread.start()
+        _stopping.append(thread)
+
     def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run ``flask --app wsgi ARGS`` with this server's settings (a separate process)."""
         return subprocess.run(
@@ -140,14 +168,25 @@ class LiveServer:
         )
 
 
+def wait_for_stopped() -> None:
+    """Wait until every server stopped with :meth:`LiveServer.stop_in_background` is gone."""
+    while _stopping:
+        _stopping.pop().join()
+
+
 def make_run_on_a_clone(folder: Path, **env) -> tuple[subprocess.Popen, Path, str]:
     """``make run`` on a fresh clone of this checkout; ``(process, clone, base URL)``.
 
     The clone reuses this checkout's virtual environment (CI's own fresh clone proves the
-    install step). The process leads its own session: stop it with ``os.killpg``.
+    install step): its requirements files keep this checkout's times, so make sees the
+    environment as installed for them, as it does here, instead of running pip again. The
+    process leads its own session: stop it with ``os.killpg``.
     """
     clone = folder / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        ours = (ROOT / name).stat()
+        os.utime(clone / name, ns=(ours.st_atime_ns, ours.st_mtime_ns))
     port = free_port()
     process = subprocess.Popen(
         ["make", "run", f"VENV={ROOT / '.venv'}"],

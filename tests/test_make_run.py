@@ -21,7 +21,11 @@ def test_make_run_on_a_fresh_clone(tmp_path):
         healthy = False
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                response = requests.get(f"{base}/healthz", timeout=1)
+                # Connection: close: an idle keep-alive connection would hold the graceful
+                # shutdown in the finally clause for gunicorn's keepalive (5 s).
+                response = requests.get(
+                    f"{base}/healthz", timeout=1, headers={"Connection": "close"}
+                )
                 healthy = response.json()["status"] == "ok"
                 if healthy:
                     break

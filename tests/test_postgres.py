@@ -37,9 +37,10 @@ def test_migrations_up_check_and_down_on_postgres(postgres_url):
 
 
 @pytest.fixture
-def pg_server(postgres_url, start_server):
-    assert flask_db(postgres_url, "upgrade").returncode == 0
-    return start_server(DATABASE_URL=postgres_url, NEST_REGISTER_LIMIT_PER_IP="1000/minute")
+def pg_server(migrated_postgres_url, start_server):
+    return start_server(
+        DATABASE_URL=migrated_postgres_url, NEST_REGISTER_LIMIT_PER_IP="1000/minute"
+    )
 
 
 def test_pairing_push_and_key_order_on_postgres(pg_server):

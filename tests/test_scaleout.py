@@ -22,22 +22,14 @@ INVALID_KEY = "Invalid, expired, or already claimed entry key"
 
 
 @pytest.fixture
-def migrated_postgres(postgres_url):
-    from tests.test_postgres import flask_db
-
-    assert flask_db(postgres_url, "upgrade").returncode == 0
-    return postgres_url
-
-
-@pytest.fixture
-def cluster(tmp_path, migrated_postgres, redis_url, start_server):
+def cluster(tmp_path, migrated_postgres_url, redis_url, start_server):
     """Factory: gunicorn (N workers, PostgreSQL, Redis) behind nginx; returns (server, nginx)."""
     proxies = []
 
     def make(workers: int = 4, redis: str | None = None, **env):
         server = start_server(
             workers=workers,
-            DATABASE_URL=migrated_postgres,
+            DATABASE_URL=migrated_postgres_url,
             REDIS_URL=redis or redis_url,
             TRUSTED_PROXY_HOPS=1,
             **env,

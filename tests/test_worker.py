@@ -59,8 +59,8 @@ def assert_envelope(path: str, status: int, expected_status: int, headers: dict,
 
 
 @pytest.mark.parametrize(("method", "path"), PATHS)
-def test_gunicorn_refusals_come_in_the_protocol_envelope(start_server, method, path):
-    port = start_server().port
+def test_gunicorn_refusals_come_in_the_protocol_envelope(live, method, path):
+    port = live.port
     long_url = f"{method} {path}?pad={'A' * 9000} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     status, headers, body = raw(port, long_url)
     assert_envelope(path, status, 414, headers, body)
@@ -91,7 +91,10 @@ def test_sigterm_to_make_run_answers_a_thousand_holds_and_exits(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                # The readiness probe closes its connection: the shutdown measured below is
+                # the holds', not an idle keep-alive connection's (gunicorn's keepalive, 5 s).
+                ready = requests.get(base + "/healthz", timeout=1, headers={"Connection": "close"})
+                if ready.status_code == 200:
                     break
             except requests.RequestException:
                 time.sleep(0.2)

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from tests.hue.conftest import live_post, live_press
-from tests.live import BIN, ROOT, clean_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.live]
 
 
-def test_registration_races_and_whitelist_on_postgres(postgres_url, redis_url, start_server):
-    upgrade = subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=clean_env(DATABASE_URL=postgres_url, SECRET_KEY="s"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert upgrade.returncode == 0, upgrade.stderr
+def test_registration_races_and_whitelist_on_postgres(
+    migrated_postgres_url, redis_url, start_server
+):
     server = start_server(
-        workers=2, DATABASE_URL=postgres_url, REDIS_URL=redis_url, HUE_LINK_MAX_REGISTRATIONS=17
+        workers=2,
+        DATABASE_URL=migrated_postgres_url,
+        REDIS_URL=redis_url,
+        HUE_LINK_MAX_REGISTRATIONS=17,
     )
     live_press(server)
 

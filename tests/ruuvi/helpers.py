@@ -122,7 +122,7 @@ def mailing_server(folder: Path, controller: Controller, **env) -> Iterator[Live
         yield server
         log = server.log()
     finally:
-        server.stop()
+        server.stop_in_background()
     assert "Traceback" not in log, log
 
 

@@ -18,7 +18,7 @@ from tests.ruuvi.helpers import (
     code_of,
     unique_email,
 )
-from tests.services import fresh_postgres_database, fresh_redis_url
+from tests.services import fresh_redis_url, migrated_postgres_database
 
 
 @pytest.mark.parametrize("query", ["", "?token=", "?other=ABCD", "?token"])
@@ -79,15 +79,13 @@ def pair(request, tmp_path_factory, smtp):
     }
     with contextlib.ExitStack() as stack:
         if request.param == "postgres":
-            url, drop = fresh_postgres_database()
+            url, drop = migrated_postgres_database()
             stack.callback(drop)
             env["DATABASE_URL"] = url
         # Two workers need Redis (start-up refuses them without it).
         env["REDIS_URL"] = fresh_redis_url()
         server = LiveServer(tmp_path_factory.mktemp("pair"), workers=2, **env)
-        if request.param == "postgres":
-            server.flask("db", "upgrade")
-        stack.callback(server.stop)
+        stack.callback(server.stop_in_background)
         yield server.start()
 
 
