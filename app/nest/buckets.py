@@ -22,7 +22,7 @@ def dumps(value: dict) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def wire(bucket: NestBucket, with_value: bool = True) -> dict:
+def wire(bucket: NestBucket | Row, with_value: bool = True) -> dict:
     """A bucket in wire order (object_revision, object_timestamp, object_key, value)."""
     item: dict[str, Any] = {
         "object_revision": bucket.object_revision,

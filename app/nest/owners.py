@@ -30,6 +30,21 @@ _DEVICES = (
 )
 
 
+_SENT = table(NestLastSent)
+# The record only moves forward: a slower connection's older send never lowers it.
+_RAISE_SENT = (
+    update(_SENT)
+    .where(_SENT.c.serial == bindparam("p_serial"), _SENT.c.object_key == bindparam("p_key"))
+    .values(
+        object_timestamp=case(
+            (_SENT.c.object_timestamp < bindparam("p_timestamp"), bindparam("p_timestamp")),
+            else_=_SENT.c.object_timestamp,
+        ),
+        sent_at=bindparam("p_now"),
+    )
+)
+
+
 def owner_of(serial: str) -> str | None:
     """The user owning ``serial``, if any."""
     return run(_OWNER, serial=serial).scalar_one_or_none()
@@ -75,14 +90,7 @@ def record_sent(serial: str, items: list[dict], user_id: str | None = None) -> N
         if not insert_ignore(
             NestLastSent, serial=serial, object_key=key, object_timestamp=ts, sent_at=now
         ):
-            newer = case(
-                (NestLastSent.object_timestamp < ts, ts), else_=NestLastSent.object_timestamp
-            )
-            db.session.execute(
-                update(NestLastSent)
-                .where(NestLastSent.serial == serial, NestLastSent.object_key == key)
-                .values(object_timestamp=newer, sent_at=now)
-            )
+            run(_RAISE_SENT, p_serial=serial, p_key=key, p_timestamp=ts, p_now=now)
 
 
 def forget_owner_buckets(serial: str, user_id: str) -> None:

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app import events
 from app.clock import now_ms
-from app.extensions import db
+from app.dbutil import run, table
 from app.nest.buckets import Buckets, check_object_count, dumps, value_of, wire
 from app.nest.contract import BUCKET_TYPES, MAX_KEY_LENGTH, MAX_WIRE_INT, TARGET_FIELDS
 from app.nest.models import NestBucket
@@ -74,6 +74,18 @@ def parse_listed(body: dict) -> list[Listed]:
             )
         )
     return listed
+
+
+_BUCKETS = table(NestBucket)
+_OWNER_BUCKETS = select(
+    _BUCKETS.c.object_revision,
+    _BUCKETS.c.object_timestamp,
+    _BUCKETS.c.object_key,
+    _BUCKETS.c.value,
+).where(
+    _BUCKETS.c.serial == bindparam("serial"),
+    _BUCKETS.c.object_key.in_(bindparam("keys", expanding=True)),
+)
 
 
 @dataclass
@@ -153,12 +165,7 @@ class Subscription:
             return []
         keys = owner_keys(self.owner)
         buckets = {
-            bucket.object_key: bucket
-            for bucket in db.session.execute(
-                select(NestBucket).where(
-                    NestBucket.serial == self.serial, NestBucket.object_key.in_(keys)
-                )
-            ).scalars()
+            row.object_key: row for row in run(_OWNER_BUCKETS, serial=self.serial, keys=keys)
         }
         out = [
             wire(buckets[key])
