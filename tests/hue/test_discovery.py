@@ -92,7 +92,12 @@ def advertised(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if requests.get(base + "/api/config", timeout=1).status_code == 200:
+                # Connection: close: an idle keep-alive connection of the probe's would hold
+                # the SIGTERM shutdown below for gunicorn's keepalive (5 s).
+                ready = requests.get(
+                    base + "/api/config", timeout=1, headers={"Connection": "close"}
+                )
+                if ready.status_code == 200:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
