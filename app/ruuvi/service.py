@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from app import events, mail
 from app.bodies import INVALID
 from app.clock import now_s
 from app.codes import random_string
-from app.dbutil import affected, insert_ignore
+from app.dbutil import affected, insert_ignore, run, table
 from app.envelopes import compact
 from app.extensions import db
 from app.limits import MISSING
@@ -125,6 +125,21 @@ def message_text(code: str) -> str:
     return text
 
 
+_CODES = table(RuuviCode)
+# An address's earlier codes end when it gets a new one.
+_END_CODES = (
+    update(_CODES)
+    .where(_CODES.c.email_key == bindparam("p_email_key"), _CODES.c.used_at.is_(None))
+    .values(used_at=bindparam("p_now"))
+)
+# An expired, unused row with the new code's digest would block it: it goes.
+_EXPIRED_TWIN = delete(_CODES).where(
+    _CODES.c.code_hmac == bindparam("digest"),
+    _CODES.c.used_at.is_(None),
+    _CODES.c.expires_at <= bindparam("now"),
+)
+
+
 def issue_code(email: str) -> None:
     """Create a code for ``email`` and queue its e-mail, in the current transaction.
 
@@ -138,21 +153,10 @@ def issue_code(email: str) -> None:
     ttl = current_app.config["RUUVI_CODE_TTL_SECONDS"]
     email_key = email.lower()
     for _ in range(CODE_TRIES):
-        db.session.execute(
-            update(RuuviCode)
-            .where(RuuviCode.email_key == email_key, RuuviCode.used_at.is_(None))
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        run(_END_CODES, p_email_key=email_key, p_now=now)
         code = random_string(CODE_ALPHABET, CODE_LENGTH)
         digest = code_digest(code)
-        db.session.execute(
-            delete(RuuviCode).where(
-                RuuviCode.code_hmac == digest,
-                RuuviCode.used_at.is_(None),
-                RuuviCode.expires_at <= now,
-            )
-        )
+        run(_EXPIRED_TWIN, digest=digest, now=now)
         inserted = insert_ignore(
             RuuviCode,
             code_hmac=digest,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 from sqlalchemy import select, update
 
@@ -124,13 +122,13 @@ def test_the_sweep_deletes_used_and_expired_codes_only(app, client):
 
 def _scripted_choice(monkeypatch, codes):
     """Make the code generator draw ``codes`` in turn (tokens keep the real source)."""
-    letters = itertools.chain.from_iterable(codes)
-    real = service.secrets.choice
+    drawn = iter(codes)
+    real = service.random_string
 
-    def choice(alphabet):
-        return next(letters) if alphabet == service.CODE_ALPHABET else real(alphabet)
+    def draw(alphabet, length):
+        return next(drawn) if alphabet == service.CODE_ALPHABET else real(alphabet, length)
 
-    monkeypatch.setattr(service.secrets, "choice", choice)
+    monkeypatch.setattr(service, "random_string", draw)
 
 
 def test_a_new_code_never_equals_a_live_one(app, client, monkeypatch):
