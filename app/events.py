@@ -158,7 +158,7 @@ class JsonFormatter(logging.Formatter):
 
 def init_app(app: Flask) -> None:
     """Start each worker's batch writer with its first request (not under ``TESTING``)."""
-    from app.mail import BackgroundLoop
+    from app import mail
 
     app.extensions[_BUFFER] = _Buffer()
 
@@ -166,10 +166,7 @@ def init_app(app: Flask) -> None:
         flush(app)
         return FLUSH_SECONDS
 
-    loop = BackgroundLoop("audit-writer", step, FLUSH_SECONDS)
+    loop = mail.BackgroundLoop("audit-writer", step, FLUSH_SECONDS)
     app.extensions[_EXTENSION] = loop
 
-    @app.before_request
-    def _start_writer() -> None:
-        if not current_app.testing:
-            loop.ensure_started()
+    mail.start_in_workers(app, loop.ensure_started)

@@ -261,6 +261,33 @@ class BackgroundLoop:
             self._wake.clear()
 
 
+_STARTERS = "homepair.start_in_workers"
+
+
+def start_in_workers(app: Flask, start: Callable[[], None]) -> None:
+    """Call ``start`` in each worker process before its first request (never under TESTING:
+    in-process tests drive the loops themselves).
+
+    Every per-process loop (the mail sender, the audit writer, the sweepers) registers here,
+    so a request pays one check of the process id, not one hook per loop.
+    """
+    starters = app.extensions.get(_STARTERS)
+    if starters is None:
+        starters = app.extensions[_STARTERS] = []
+        started_in: list[int] = []
+
+        @app.before_request
+        def _start_in_this_process() -> None:
+            if started_in and started_in[-1] == process.pid():
+                return
+            started_in.append(process.pid())
+            if not app.testing:
+                for call in starters:
+                    call()
+
+    starters.append(start)
+
+
 _PENDING = (MailOutbox.sent_at.is_(None), MailOutbox.given_up.is_(False))
 
 
@@ -423,11 +450,12 @@ def init_app(app: Flask) -> None:
     sender = OutboxSender(app)
     app.extensions[_EXTENSION] = sender
 
-    @app.before_request
-    def _start_mail_sender() -> None:
+    def start_sender() -> None:
         # Under gunicorn the host's sender process sends (see the module's docstring).
-        if not app.testing and _wake_fd() is None:
+        if _wake_fd() is None:
             sender.loop.ensure_started()
+
+    start_in_workers(app, start_sender)
 
 
 def serve(app: Flask, wake_fd: int | None) -> None:

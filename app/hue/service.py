@@ -21,7 +21,7 @@ from app import events
 from app.bodies import INVALID
 from app.clock import hue_time, now_s
 from app.codes import random_string
-from app.dbutil import affected, insert_ignore, run, table
+from app.dbutil import affected, insert_ignore, read, run, table
 from app.extensions import db
 from app.hue.contract import (
     MAX_DEVICETYPE_BYTES,
@@ -62,7 +62,8 @@ _TAKE_SLOT = (
 
 
 def _read_setting(name: str) -> str | None:
-    return run(_READ_SETTING, name=name).scalar_one_or_none()
+    rows = read(_READ_SETTING, name=name)
+    return rows[0].value if rows else None
 
 
 def _write_setting(name: str, value: str) -> None:

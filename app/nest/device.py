@@ -280,16 +280,11 @@ def subscribe_versioned(version: str) -> Response:
 @bp.record_once
 def _bind_sweeper(state: BlueprintSetupState) -> None:
     app = cast(Flask, state.app)
-    app.extensions[_SWEEPER] = mail.BackgroundLoop(
+    # Unpaired, unseen devices and long-expired keys go (per worker, NEST_UNPAIRED_…_AGE).
+    sweeper = app.extensions[_SWEEPER] = mail.BackgroundLoop(
         "nest-sweep", functools.partial(service.sweep_step, app), 3600.0
     )
-
-
-@bp.before_app_request
-def _start_sweeper() -> None:
-    # Unpaired, unseen devices and long-expired keys go (per worker, NEST_UNPAIRED_…_AGE).
-    if not current_app.testing:
-        current_app.extensions[_SWEEPER].ensure_started()
+    mail.start_in_workers(app, sweeper.ensure_started)
 
 
 add_routes(bp, ("/nest/entry", "/entry"), entry, ("GET", "POST"))

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, cast
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, NotFound
@@ -243,18 +243,13 @@ def _preflight_unknown_path() -> Response | None:
 def _bind_sweeper(state: BlueprintSetupState) -> None:
     # Registered on Flask apps only; the setup state types it as the sansio base class.
     app = cast(Flask, state.app)
-    app.extensions[_SWEEPER] = mail.BackgroundLoop(
+    # Stale tokens are rejected at once; this loop deletes them (hourly, per worker).
+    sweeper = app.extensions[_SWEEPER] = mail.BackgroundLoop(
         "ruuvi-sweep",
         functools.partial(service.sweep_step, app),
         service.SWEEP_INTERVAL_SECONDS,
     )
-
-
-@bp.before_app_request
-def _start_sweeper() -> None:
-    # Stale tokens are rejected at once; this loop deletes them (hourly, per worker).
-    if not current_app.testing:
-        current_app.extensions[_SWEEPER].ensure_started()
+    mail.start_in_workers(app, sweeper.ensure_started)
 
 
 # One rule per path; every path answers the CORS preflight.
