@@ -140,6 +140,19 @@ _EXPIRED_TWIN = delete(_CODES).where(
 )
 
 
+# The redeem: of concurrent redeems of one code exactly one UPDATE matches the unused row.
+_CONSUME = (
+    update(_CODES)
+    .where(
+        _CODES.c.code_hmac == bindparam("p_digest"),
+        _CODES.c.used_at.is_(None),
+        _CODES.c.expires_at > bindparam("p_now"),
+    )
+    .values(used_at=bindparam("p_now"))
+    .returning(_CODES.c.email_key, _CODES.c.email)
+)
+
+
 def issue_code(email: str) -> None:
     """Create a code for ``email`` and queue its e-mail, in the current transaction.
 
@@ -184,17 +197,7 @@ def redeem(token: str) -> Verified | None:
         return None
     code = token.upper()
     now = now_s()
-    consumed = db.session.execute(
-        update(RuuviCode)
-        .where(
-            RuuviCode.code_hmac == code_digest(code),
-            RuuviCode.used_at.is_(None),
-            RuuviCode.expires_at > now,
-        )
-        .values(used_at=now)
-        .returning(RuuviCode.email_key, RuuviCode.email)
-        .execution_options(synchronize_session=False)
-    ).first()
+    consumed = run(_CONSUME, p_digest=code_digest(code), p_now=now).first()
     if consumed is None:
         return None
     created = insert_ignore(
