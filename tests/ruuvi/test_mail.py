@@ -113,8 +113,11 @@ def _children(pid: int) -> dict[int, bytes]:
         pids = [int(child) for child in children.read().split()]
     lines = {}
     for child in pids:
-        with open(f"/proc/{child}/cmdline", "rb") as source:
-            lines[child] = source.read()
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as source:
+                lines[child] = source.read()
+        except OSError:  # gone (or a zombie, whose cmdline reads ESRCH) since the listing
+            lines[child] = b""
     return lines
 
 
