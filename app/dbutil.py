@@ -97,11 +97,17 @@ def insert_ignore(model: type, **values: Any) -> int:
 
 def insert_ignore_many(model: type, rows: list[dict]) -> int:
     """:func:`insert_ignore` for many rows in one statement; returns the rows inserted."""
+    return len(inserted_of(model, rows))
+
+
+def inserted_of(model: type, rows: list[dict], returning: str | None = None) -> list[Any]:
+    """INSERT ``rows`` in one statement, skipping those that violate a unique constraint;
+    the value of column ``returning`` of each row inserted (1 for each without it)."""
     if not rows:
-        return 0
+        return []
     names = tuple(rows[0])
     mapped = table(model)
-    statement = _insert_ignore_text(mapped, names, len(rows))
+    statement = _insert_ignore_text(mapped, names, len(rows), returning)
     params: dict[str, Any] = {}
     for number, row in enumerate(rows):
         for name in names:
@@ -110,7 +116,7 @@ def insert_ignore_many(model: type, rows: list[dict]) -> int:
             params[f"{column}_{number}"] = value
     # Count returned rows, not rowcount: on PostgreSQL rowcount of an INSERT … RETURNING
     # is not what was inserted under every driver (a lost race once looked like a win).
-    return len(db.session.connection().execute(statement, params).all())
+    return list(db.session.connection().execute(statement, params).scalars())
 
 
 def _scalar_defaults(table: Table, names: tuple[str, ...]) -> list[tuple[str, Any]]:
@@ -125,7 +131,9 @@ def _scalar_defaults(table: Table, names: tuple[str, ...]) -> list[tuple[str, An
 
 
 @functools.lru_cache(maxsize=256)
-def _insert_ignore_text(table: Table, names: tuple[str, ...], count: int) -> Any:
+def _insert_ignore_text(
+    table: Table, names: tuple[str, ...], count: int, returning: str | None = None
+) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING RETURNING 1`` as a text statement, built once.
 
     SQLAlchemy cannot cache the SQLite and PostgreSQL ``Insert`` constructs (no cache key
@@ -140,7 +148,7 @@ def _insert_ignore_text(table: Table, names: tuple[str, ...], count: int) -> Any
     )
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) "
-        f"VALUES {rows} ON CONFLICT DO NOTHING RETURNING 1"
+        f"VALUES {rows} ON CONFLICT DO NOTHING RETURNING {quote(returning) if returning else 1}"
     )
     binds = [
         bindparam(f"{name}_{number}", type_=table.c[name].type)

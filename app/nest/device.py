@@ -242,13 +242,14 @@ def _hold(
             if hub.closing or waiter.client_gone():
                 return
             waiter.clear()
+            # One app context for the read, the write to the client and the record; the
+            # read's transaction ends before the write, so no connection waits on the client.
             with app.app_context():
                 items = subscription.updates()
                 db.session.commit()
-            if not items:
-                continue
-            yield _objects(items)
-            with app.app_context():
+                if not items:
+                    continue
+                yield _objects(items)
                 subscription.record(items)
                 db.session.commit()
             batch_until = time.monotonic() + service.BATCH_WINDOW_SECONDS

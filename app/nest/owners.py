@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, case, delete, select, update
 
 from app.clock import now_ms
-from app.dbutil import insert_ignore, run, table
+from app.dbutil import inserted_of, run, table
 from app.extensions import db
 from app.nest.models import NestBucket, NestLastSent, NestOwnership
 
@@ -82,14 +82,27 @@ def record_sent(serial: str, items: list[dict], user_id: str | None = None) -> N
     if user_id is None:
         return
     keys = owner_keys(user_id)
-    now = now_ms()
+    newest: dict[str, int] = {}
     for item in items:
         key, ts = item["object_key"], item["object_timestamp"]
-        if key not in keys:
-            continue
-        if not insert_ignore(
-            NestLastSent, serial=serial, object_key=key, object_timestamp=ts, sent_at=now
-        ):
+        if key in keys and ts > newest.get(key, -1):
+            newest[key] = ts
+    if not newest:
+        return
+    now = now_ms()
+    # New records in one statement; those that exist are raised one by one.
+    created = set(
+        inserted_of(
+            NestLastSent,
+            [
+                {"serial": serial, "object_key": key, "object_timestamp": ts, "sent_at": now}
+                for key, ts in newest.items()
+            ],
+            returning="object_key",
+        )
+    )
+    for key, ts in newest.items():
+        if key not in created:
             run(_RAISE_SENT, p_serial=serial, p_key=key, p_timestamp=ts, p_now=now)
 
 
