@@ -87,6 +87,7 @@ class RedisTransport:
         self._pid = process.pid()
         self.worker = f"{socket.gethostname()}:{self._pid}:{secrets.token_hex(3)}"
         self._dirty = gevent.event.Event()
+        self._deltas: dict[str, int] = {}
         pubsub = self._subscribe()
         gevent.spawn(self._listen, pubsub)
         gevent.spawn(self._heartbeat)
@@ -128,19 +129,29 @@ class RedisTransport:
                 pubsub = None
 
     def _heartbeat(self) -> None:
-        # The only writer of this worker's counts: each write is the whole local truth, so
-        # no increment can land between a snapshot and its write and leave a stale count.
+        # The only writer of this worker's counts besides a reconnect's rewrite. Every
+        # HEARTBEAT_SECONDS it rewrites the whole local truth (so a lost increment heals);
+        # in between, a changed hold sends only what changed (a claim used to rewrite all
+        # 5,000 fields of a busy worker: most of a claim's CPU on two workers).
+        full_at = 0.0
         while True:
             self._dirty.clear()
-            self._sync_counts()
-            if self._dirty.wait(HEARTBEAT_SECONDS):
+            if time.monotonic() >= full_at:
+                self._sync_counts()
+                full_at = time.monotonic() + HEARTBEAT_SECONDS
+            else:
+                self._send_deltas()
+            if self._dirty.wait(max(0.0, full_at - time.monotonic())):
                 gevent.sleep(COUNT_COALESCE_SECONDS)
 
     def _sync_counts(self) -> None:
         """Rewrite this worker's held counts in Redis from local truth."""
         if not self._up():
             return
+        # Snapshot and forget the pending changes together (no switch in between): a change
+        # made while the rewrite is on its way is sent after it, on top of it.
         counts = self.hub.local_counts()
+        self._deltas = {}
         key = self.held_prefix + self.worker
         try:
             pipe = self.client.pipeline()
@@ -151,6 +162,22 @@ class RedisTransport:
             pipe.expire(key, WORKER_TTL_SECONDS)
             pipe.zadd(self.workers_key, {self.worker: time.time()})
             pipe.zremrangebyscore(self.workers_key, 0, time.time() - WORKER_TTL_SECONDS)
+            pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+
+    def _send_deltas(self) -> None:
+        """Apply the held-count changes since the last write (HINCRBY per changed device)."""
+        deltas, self._deltas = self._deltas, {}
+        changed = {serial: delta for serial, delta in deltas.items() if delta}
+        if not changed or not self._up():
+            return  # while Redis is down the next full rewrite carries them
+        key = self.held_prefix + self.worker
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for serial, delta in changed.items():
+                pipe.hincrby(key, serial, delta)
+            pipe.expire(key, WORKER_TTL_SECONDS)
             pipe.execute()
         except (RedisError, OSError) as exc:
             self._mark_down(exc)
@@ -168,8 +195,9 @@ class RedisTransport:
             raise
 
     def held_changed(self, serial: str, delta: int) -> None:
-        """A held count changed here: publish this worker's counts within a moment."""
+        """A held count changed here: send the change within a moment."""
         self.ensure_started()
+        self._deltas[serial] = self._deltas.get(serial, 0) + delta
         self._dirty.set()
 
     def count(self, serial: str) -> int:
