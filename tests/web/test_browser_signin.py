@@ -106,14 +106,19 @@ def test_the_start_page_links_the_three_flows(web_live, page):
     cards = page.locator(".card")
     assert cards.count() == 3
     assert [cards.nth(i).locator(".state").inner_text() for i in range(3)] == ["Enabled"] * 3
+    # Each navigation is waited for before the next: going back while chromium still commits
+    # the previous one fails with "Not attached to an active page".
     page.get_by_role("link", name="Pair a thermostat").click()
-    assert page.url == web_live.url + "/pair"
+    page.wait_for_url(web_live.url + "/pair")
     page.go_back()
+    page.wait_for_url(web_live.url + "/")
     page.get_by_role("link", name="Link button and apps").click()
-    assert page.url == web_live.url + "/hue"
+    page.wait_for_url(web_live.url + "/hue")
     page.go_back()
+    page.wait_for_url(web_live.url + "/")
     shoot(page, "index")
     page.locator(".card").get_by_role("link", name="Sign in").click()
+    page.wait_for_url(web_live.url + "/signin")
     assert page.url == web_live.url + "/signin"
     # The stylesheet is served (the pages are styled, not bare HTML).
     css = requests.get(web_live.url + "/assets/style.css", timeout=5)
