@@ -108,18 +108,20 @@ def inserted_of(model: type, rows: list[dict], returning: str | None = None) -> 
     names = tuple(rows[0])
     mapped = table(model)
     statement = _insert_ignore_text(mapped, names, len(rows), returning)
+    defaults = _scalar_defaults(mapped, names)
     params: dict[str, Any] = {}
     for number, row in enumerate(rows):
         for name in names:
             params[f"{name}_{number}"] = row[name]
-        for column, value in _scalar_defaults(mapped, names):
+        for column, value in defaults:
             params[f"{column}_{number}"] = value
     # Count returned rows, not rowcount: on PostgreSQL rowcount of an INSERT … RETURNING
     # is not what was inserted under every driver (a lost race once looked like a win).
     return list(db.session.connection().execute(statement, params).scalars())
 
 
-def _scalar_defaults(table: Table, names: tuple[str, ...]) -> list[tuple[str, Any]]:
+@functools.lru_cache(maxsize=256)
+def _scalar_defaults(table: Table, names: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
     defaults = []
     for column in table.columns:
         if column.name in names or column.default is None:
@@ -127,7 +129,7 @@ def _scalar_defaults(table: Table, names: tuple[str, ...]) -> list[tuple[str, An
         if not isinstance(column.default, ScalarElementColumnDefault):
             raise TypeError(f"insert_ignore: {table.name}.{column.name} has a non-scalar default")
         defaults.append((column.name, column.default.arg))
-    return defaults
+    return tuple(defaults)
 
 
 @functools.lru_cache(maxsize=256)

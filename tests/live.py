@@ -25,6 +25,29 @@ _template_db: Path | None = None
 _stopping: list[threading.Thread] = []
 
 
+def children(pid: int) -> dict[int, bytes]:
+    """The child processes of ``pid`` with their command lines (gunicorn's master: its forked
+    workers run the master's own command line, its mail sender ``flask … mail send``)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        pids = [int(child) for child in listing.read().split()]
+    lines = {}
+    for child in pids:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as source:
+                lines[child] = source.read()
+        except OSError:  # gone (or a zombie, whose cmdline reads ESRCH) since the listing
+            lines[child] = b""
+    return lines
+
+
+def worker_pids(master: int) -> set[int]:
+    """gunicorn's workers: the master's children running the master's command line."""
+    own = children(master)
+    with open(f"/proc/{master}/cmdline", "rb") as source:
+        line = source.read()
+    return {pid for pid, cmd in own.items() if cmd == line}
+
+
 def free_port() -> int:
     """An unused loopback TCP port."""
     with socket.socket() as sock:

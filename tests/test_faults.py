@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from tests.fuzz.helpers import Answer, check_answer
+from tests.live import worker_pids
 from tests.nest.factories import auth, new_serial
 from tests.nginx import RedisServer
 from tests.rawhttp import subscribe
@@ -170,18 +171,6 @@ def test_postgresql_restarted_and_gone_then_back(pg_server):
 # --- a worker killed while holding subscribes ---------------------------------------------
 
 
-def _cmdline(pid: int) -> bytes:
-    with open(f"/proc/{pid}/cmdline", "rb") as source:
-        return source.read()
-
-
-def _worker_pids(master: int) -> set[int]:
-    # The workers are forked (the master's command line); the mail sender runs `flask`.
-    with open(f"/proc/{master}/task/{master}/children") as children:
-        pids = {int(pid) for pid in children.read().split()}
-    return {pid for pid in pids if _cmdline(pid) == _cmdline(master)}
-
-
 def test_worker_killed_with_sigkill_while_holding_subscribes(start_server):
     server = start_server(NEST_SUSPEND_TIME_MAX=60)
     serials = [new_serial() for _ in range(6)]
@@ -189,7 +178,7 @@ def test_worker_killed_with_sigkill_while_holding_subscribes(start_server):
     streams = {serial: subscribe(server.url, serial) for serial in serials}
     for stream in streams.values():
         assert stream.read_head(timeout=5)[0] == 200
-    (worker,) = _worker_pids(server.process.pid)
+    (worker,) = worker_pids(server.process.pid)
     os.kill(worker, signal.SIGKILL)
 
     # The held connections die with the worker.
@@ -202,7 +191,7 @@ def test_worker_killed_with_sigkill_while_holding_subscribes(start_server):
     for serial, code in codes.items():
         answer = claim(server, code)
         assert answer.json()["serial"] == serial, answer.content
-    replacement = _worker_pids(server.process.pid)
+    replacement = worker_pids(server.process.pid)
     assert replacement and worker not in replacement
     # Devices re-subscribe (as the firmware does) and get their owner buckets: nothing lost.
     for serial in serials:

@@ -9,7 +9,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Row, bindparam, func, select, update
 
-from app.clock import now_ms
 from app.dbutil import insert_ignore, insert_ignore_many, run, table
 from app.extensions import db
 from app.nest import contract
@@ -32,52 +31,6 @@ def wire(bucket: NestBucket | Row, with_value: bool = True) -> dict:
     if with_value:
         item["value"] = json.loads(bucket.value)
     return item
-
-
-def get_bucket(serial: str, key: str) -> NestBucket | None:
-    return db.session.execute(
-        select(NestBucket)
-        .where(NestBucket.serial == serial, NestBucket.object_key == key)
-        .with_for_update()
-    ).scalar_one_or_none()
-
-
-def _bucket_for_write(
-    serial: str, key: str, initial: dict, now: int | None = None
-) -> tuple[NestBucket, bool]:
-    """The bucket, created with ``initial`` at revision 1 if missing; (bucket, created)."""
-    bucket = get_bucket(serial, key)
-    if bucket is not None:
-        return bucket, False
-    now = now or now_ms()
-    created = insert_ignore(
-        NestBucket,
-        serial=serial,
-        object_key=key,
-        object_revision=1,
-        object_timestamp=now,
-        value=dumps(initial),
-    )
-    bucket = get_bucket(serial, key)
-    assert bucket is not None  # ours, or a concurrent writer's: either way it exists now
-    return bucket, bool(created)
-
-
-def server_write(
-    serial: str, key: str, value: dict, force: bool = False, now: int | None = None
-) -> NestBucket:
-    """Store ``value`` as a server write: rev + 1, ts = max(now, old ts + 1).
-
-    Unchanged values keep their version unless ``force`` (re-pairing re-sends buckets).
-    One claim passes one ``now`` so the buckets it writes share a timestamp.
-    """
-    now = now or now_ms()
-    bucket, created = _bucket_for_write(serial, key, value, now)
-    if created:
-        return bucket
-    if force or json.loads(bucket.value) != value:
-        bump(bucket, value, now)
-    return bucket
 
 
 _BUCKETS = table(NestBucket)
@@ -119,7 +72,7 @@ def write_computed(
     """A server write of ``make(stored value or None)``, in prebuilt Core statements.
 
     The claim's path (the owner buckets of the claimed device and the structure copies of
-    the owner's other devices): same rules as :func:`server_write`, without loading ORM
+    the owner's other devices): same rules as :meth:`Buckets.server_write`, without loading ORM
     objects, so a claim costs a few statements rather than a few ORM round trips. The row
     is read ``FOR UPDATE`` (PostgreSQL), so concurrent writers bump it one after the other.
     """
@@ -224,7 +177,8 @@ class Buckets:
         return bucket
 
     def server_write(self, key: str, value: dict, now: int) -> NestBucket | None:
-        """:func:`server_write` within this set; None if refused (no room, value too big)."""
+        """A server write (rev + 1, ts = max(now, old ts + 1)) within this set; None if
+        refused (no room, value too big)."""
         text = dumps(value)
         if len(text.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
             return None

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from tests.live import free_port
+from tests.live import children, free_port
 from tests.ruuvi.helpers import (
     RuuviClient,
     body_lines,
@@ -108,19 +108,6 @@ def test_queued_mail_survives_a_restart(start_server):
     assert message["Subject"] == "Your verification code"
 
 
-def _children(pid: int) -> dict[int, bytes]:
-    with open(f"/proc/{pid}/task/{pid}/children") as children:
-        pids = [int(child) for child in children.read().split()]
-    lines = {}
-    for child in pids:
-        try:
-            with open(f"/proc/{child}/cmdline", "rb") as source:
-                lines[child] = source.read()
-        except OSError:  # gone (or a zombie, whose cmdline reads ESRCH) since the listing
-            lines[child] = b""
-    return lines
-
-
 def test_one_sender_process_sends_and_a_worker_takes_over_when_it_is_gone(start_server):
     controller, mailbox = start_smtp()
     try:
@@ -129,7 +116,7 @@ def test_one_sender_process_sends_and_a_worker_takes_over_when_it_is_gone(start_
         )
         [sender] = [
             pid
-            for pid, line in _children(server.process.pid).items()
+            for pid, line in children(server.process.pid).items()
             if b"\0mail\0send\0--wake-fd\0" in line
         ]
         first = unique_email("sender")
@@ -141,7 +128,7 @@ def test_one_sender_process_sends_and_a_worker_takes_over_when_it_is_gone(start_
 
             os.kill(sender, signal.SIGKILL)
             deadline = time.monotonic() + 5
-            while sender in _children(server.process.pid) and time.monotonic() < deadline:
+            while sender in children(server.process.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)  # polling for the master to reap it, not pacing
             second = unique_email("takeover")
             assert client.register(second).status_code == 200
