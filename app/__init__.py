@@ -59,6 +59,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # per-request hook would only look for default limits on every request (about 60 µs of a
     # 400 µs Hue answer), so it is taken out again.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
+    # Its after-request hook only applies ``deduct_when`` limits and rate-limit headers (none
+    # here: RATELIMIT_HEADERS_ENABLED is off), and its teardown resets a context that dies
+    # with the request anyway (creating one first when no limit ran): both go too.
+    inject_headers = type(limiter)._Limiter__inject_headers  # type: ignore[attr-defined]
+    app.after_request_funcs[None] = [
+        hook
+        for hook in app.after_request_funcs[None]
+        if getattr(hook, "func", None) is not inject_headers
+    ]
+    app.teardown_request_funcs[None].remove(limiter._Limiter__release_context)  # type: ignore[attr-defined]
     guard.init_app(app)
     errors.init_app(app)
     bodies.init_app(app)

@@ -9,6 +9,7 @@ get the generic ``{"error":…}``. No path ever gets Werkzeug's HTML error page 
 from __future__ import annotations
 
 import contextlib
+import functools
 import http
 import logging
 import re
@@ -77,9 +78,13 @@ def register_namespace(namespace: Namespace) -> None:
     if all(existing.name != namespace.name for existing in _NAMESPACES):
         _NAMESPACES.append(namespace)
         _NAMESPACES.sort(key=lambda each: each.order)
+        _owner.cache_clear()
 
 
+@functools.lru_cache(maxsize=4096)
 def _owner(path: str) -> Namespace | None:
+    # Asked two or three times per request (body preload, CORS, errors); bounded, and
+    # cleared when a namespace is registered.
     bare = path.rstrip("/") or "/"
     return next((space for space in _NAMESPACES if space.owns(bare)), None)
 

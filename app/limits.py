@@ -14,6 +14,7 @@ limit's amount go through:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
@@ -73,6 +74,13 @@ def client_ip() -> str:
     raw = request.remote_addr
     if not raw:
         return MISSING
+    return _identity(raw, current_app.config.get("LIMIT_IPV6_PREFIX", 64))
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity(raw: str, prefix: int) -> str:
+    # Parsing an address costs more than the memory limit's whole hit; a host's clients are
+    # few, and the cache is bounded.
     try:
         address = ipaddress.ip_address(raw.split("%", 1)[0])
     except ValueError:
@@ -80,7 +88,6 @@ def client_ip() -> str:
     if address.version == 6:
         if address.ipv4_mapped:
             return str(address.ipv4_mapped)
-        prefix = current_app.config.get("LIMIT_IPV6_PREFIX", 64)
         return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
     return str(address)
 

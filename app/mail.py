@@ -34,7 +34,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import case, delete, false, func, insert, select, update
 
 from app import metrics, process
 from app.clock import now_s
@@ -82,7 +82,9 @@ def unseal(token: str) -> str:
 
 
 _OUTBOX = table(MailOutbox)
-_QUEUE = insert(_OUTBOX).returning(_OUTBOX.c.id)
+# ``given_up`` as SQL, not its Python default: the statement then needs no execution-time
+# defaults and runs on the DBAPI cursor (dbutil.run).
+_QUEUE = insert(_OUTBOX).values(given_up=false()).returning(_OUTBOX.c.id)
 
 
 def queue(to_addr: str, subject: str, body: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
@@ -94,9 +95,17 @@ def init_app(app: Flask) -> None:
     def _start_clock() -> None:
         g.homepair_started = time.perf_counter()
 
+    # One histogram child per endpoint, looked up once: ``labels()`` takes a lock and builds
+    # the label tuple on every call. Endpoints are the app's own (bounded) names.
+    children: dict[str | None, Any] = {}
+
     @app.after_request
     def _stop_clock(response):
         started = g.get("homepair_started")
         if started is not None:
-            LATENCY.labels(request.endpoint or "none").observe(time.perf_counter() - started)
+            endpoint = request.endpoint
+            child = children.get(endpoint)
+            if child is None:
+                child = children[endpoint] = LATENCY.labels(endpoint or "none")
+            child.observe(time.perf_counter() - started)
         return response

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from app import events
 from app.clock import now_ms
-from app.dbutil import affected, insert_ignore, run, table
+from app.dbutil import affected, insert_ignore, read, run, table
 from app.extensions import db
 from app.nest.buckets import bump_row, copies_of, write_computed
 from app.nest.contract import CLAIM_CODE_PATTERN, MAX_USER_ID_LENGTH, Msg
@@ -70,9 +70,12 @@ def claim(code: str, user_id: str) -> tuple[str | None, set[str]]:
     concurrent claim won. The caller commits, then wakes.
     """
     now = now_ms()
-    key = run(_LIVE_CODE, code=code, now=now).first()
-    if key is None:
+    # Looked up outside any transaction: a wrong code (the common case under a guessing
+    # flood) then costs one read and no rollback. The UPDATE below re-checks the key.
+    found = read(_LIVE_CODE, code=code, now=now)
+    if not found:
         return None, set()
+    key = found[0]
     won = run(_TAKE_KEY, p_id=key.id, p_now=now, p_user=user_id).rowcount
     if won != 1:
         return None, set()
