@@ -65,10 +65,22 @@ def read(statement: Executable, **params: Any) -> list[Row]:
     the session's transaction bookkeeping and its rollback (about a fifth of such an answer).
     Inside an open transaction the read joins it, so it sees what the transaction wrote.
     """
-    if db.session().in_transaction():
+    if in_transaction():
         return list(run(statement, **params))
     with db.engine.connect() as connection:
         return list(_execute(connection, statement, params))
+
+
+def in_transaction() -> bool:
+    """Whether this app context's session has a transaction open (without creating the
+    session to ask: a request that never touched it should not build one)."""
+    return db.session.registry.has() and db.session().in_transaction()
+
+
+def roll_back() -> None:
+    """End the session's transaction, if this app context has one."""
+    if in_transaction():
+        db.session.rollback()
 
 
 def table(model: type) -> Table:

@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app
 
 from app import events
+from app.dbutil import roll_back
 from app.extensions import db, guard
 from app.limits import everyone
 from app.nest import service
@@ -59,7 +60,7 @@ def claim_and_wake(body: Any) -> tuple[int, bool, str, str | None]:
         return 400, False, str(exc), None
     serial, _ = service.claim(code, user_id)
     if serial is None:
-        db.session.rollback()
+        roll_back()  # a lost race wrote nothing worth keeping; a wrong code opened nothing
         events.record("nest.claim.failed", reason="no live key")
         return 200, False, Msg.NO_LIVE_KEY, None
     db.session.commit()  # the devices it changed are woken as it commits

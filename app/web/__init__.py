@@ -35,7 +35,10 @@ class SessionInterface(SecureCookieSessionInterface):
         """Flask's session; a request without the cookie (every protocol client) gets a new
         empty one without building the signing serializer first (a fifth of a Hue answer's
         framework time went there)."""
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        if app.secret_key and (
+            "HTTP_COOKIE" not in request.environ
+            or not request.cookies.get(self.get_cookie_name(app))
+        ):
             return self.session_class()
         return super().open_session(app, request)
 
