@@ -165,6 +165,9 @@ def _derive(app: Flask) -> None:
             "pool_timeout": 10,
             "pool_pre_ping": True,
         }
+    # A failed statement's parameters are entry keys, code digests and Hue keys: SQLAlchemy
+    # would put them in the exception text the error log shows.
+    options["hide_parameters"] = True
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # homepair-memory:// is memory:// without its key leak (app.limits.WindowStorage).

@@ -409,7 +409,6 @@ def _register(username: str | None, devicetype: str, want_clientkey: bool) -> Re
         # caller learns nothing it did not send and changes nothing but the pairs it adds.
         clientkey = None
     insert_ignore(HueWhitelistPair, username=username, devicetype=devicetype, created_at=now)
-    events.record("hue.app.registered", app=devicetype, key=username[:6] + "…")
     return Registered(username, clientkey)
 
 
@@ -419,12 +418,19 @@ def register(body: Any) -> Registered:
     errors = registration_errors(body)
     if errors:
         raise Refused(errors)
-    if not link_button_open() or not _take_registration_slot():
-        # A full window answers like a closed one: press the button again for more apps.
+    if not link_button_open():
         raise Refused([link_button_not_pressed()])
     allow_username = current_app.config["HUE_ALLOW_CLIENT_USERNAME"]
     username = body.get("username") if allow_username else None
-    return _register(username, body["devicetype"], body.get("generateclientkey") is True)
+    registered = _register(username, body["devicetype"], body.get("generateclientkey") is True)
+    # The slot last: its UPDATE locks the press's one counter row until the commit, so on
+    # PostgreSQL concurrent registrations queue only for that UPDATE and the commit, not for
+    # the inserts too. Refused, the caller rolls the inserts back with it.
+    if not _take_registration_slot():
+        # A full window answers like a closed one: press the button again for more apps.
+        raise Refused([link_button_not_pressed()])
+    events.record("hue.app.registered", app=body["devicetype"], key=registered.username[:6] + "…")
+    return registered
 
 
 # --- config updates ------------------------------------------------------------------------
