@@ -85,6 +85,12 @@ def raw_body() -> bytes:
         raise RequestEntityTooLarge()
     if g.get(_TOO_SLOW):
         raise RequestTimeout()
+    environ = request.environ
+    if environ.get("CONTENT_LENGTH") in (None, "", "0") and "HTTP_TRANSFER_ENCODING" not in environ:
+        # Neither a length nor chunked framing: HTTP/1.1 has no body to wait for (RFC 9112
+        # §6.3), so no timer (a GET /verify or /nest/passphrase of every guess and device).
+        g.setdefault(_BODY, b"")
+        return b""
     try:
         with gevent.Timeout(current_app.config["REQUEST_BODY_TIMEOUT_SECONDS"]):
             data = request.get_data(cache=True)

@@ -22,7 +22,7 @@ from app import events, mail
 from app.bodies import INVALID
 from app.clock import now_s
 from app.codes import random_string
-from app.dbutil import affected, insert_ignore, run, table
+from app.dbutil import affected, insert_ignore, read, run, table
 from app.envelopes import compact
 from app.extensions import db
 from app.limits import MISSING
@@ -141,6 +141,11 @@ _EXPIRED_TWIN = delete(_CODES).where(
 
 
 # The redeem: of concurrent redeems of one code exactly one UPDATE matches the unused row.
+_LIVE = select(_CODES.c.id).where(
+    _CODES.c.code_hmac == bindparam("digest"),
+    _CODES.c.used_at.is_(None),
+    _CODES.c.expires_at > bindparam("now"),
+)
 _CONSUME = (
     update(_CODES)
     .where(
@@ -197,7 +202,12 @@ def redeem(token: str) -> Verified | None:
         return None
     code = token.upper()
     now = now_s()
-    consumed = run(_CONSUME, p_digest=code_digest(code), p_now=now).first()
+    digest = code_digest(code)
+    # A wrong code (every guess) is answered from one read outside any transaction: no write
+    # lock taken, nothing to roll back. The UPDATE below re-checks the row.
+    if not read(_LIVE, digest=digest, now=now):
+        return None
+    consumed = run(_CONSUME, p_digest=digest, p_now=now).first()
     if consumed is None:
         return None
     created = insert_ignore(

@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Response, current_app
 
 from app import events
+from app.dbutil import roll_back
 from app.extensions import db, guard, limiter
 from app.limits import MISSING, client_ip, everyone
 from app.ruuvi import contract, service
@@ -124,7 +125,7 @@ def verify_code(token: str) -> service.Verified:
         raise Refused(contract.MISSING_TOKEN)
     verified = service.redeem(token)
     if verified is None:
-        db.session.rollback()
+        roll_back()  # a lost race wrote nothing worth keeping; a wrong code opened nothing
         events.record("ruuvi.code.refused")
         raise Refused(contract.CODE_EXPIRED)
     db.session.commit()
