@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
-from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -107,43 +107,13 @@ def _execute(connection: Connection, statement: Executable, params: dict[str, An
     return plan.execute(connection, params)
 
 
-class Rows:
-    """What a planned statement returned: the subset of ``CursorResult`` the hot paths use
-    (``rowcount``, ``first``, ``one``, ``scalar_one``, ``scalar_one_or_none``, ``scalars``,
-    iteration), over rows that are named tuples."""
+class _Fetched(IteratorResult):
+    """SQLAlchemy's own result (``first``, ``one``, ``scalars`` …) over the rows a planned
+    statement fetched from the DBAPI cursor, with the cursor's ``rowcount``."""
 
-    __slots__ = ("rowcount", "_rows")
-
-    def __init__(self, rowcount: int, rows: list[Any]):
+    def __init__(self, metadata: SimpleResultMetaData, rows: Sequence[Any], rowcount: int):
+        super().__init__(metadata, iter(rows))
         self.rowcount = rowcount
-        self._rows = rows
-
-    def __iter__(self):
-        return iter(self._rows)
-
-    def first(self) -> Any:
-        """The first row, or None."""
-        return self._rows[0] if self._rows else None
-
-    def one(self) -> Any:
-        """The only row; raises unless there is exactly one."""
-        if len(self._rows) != 1:
-            raise NoResultFound() if not self._rows else MultipleResultsFound()
-        return self._rows[0]
-
-    def scalar_one(self) -> Any:
-        """The first column of the only row; raises unless there is exactly one."""
-        return self.one()[0]
-
-    def scalar_one_or_none(self) -> Any:
-        """The first column of the only row, None without rows; raises for several."""
-        if len(self._rows) > 1:
-            raise MultipleResultsFound()
-        return self._rows[0][0] if self._rows else None
-
-    def scalars(self) -> list[Any]:
-        """The first column of every row."""
-        return [row[0] for row in self._rows]
 
 
 class _Plan:
@@ -157,7 +127,7 @@ class _Plan:
     ``IN``, a Python-side default, a converted type — keeps SQLAlchemy's path.
     """
 
-    __slots__ = ("statement", "keys", "sql", "binds", "positional", "row")
+    __slots__ = ("statement", "keys", "sql", "binds", "positional", "columns")
 
     def __init__(
         self, statement: Executable, keys: frozenset, sql: str, binds: list, positional: bool
@@ -169,9 +139,9 @@ class _Plan:
         self.sql = sql
         self.binds = binds  # (compiled name, key in params, default)
         self.positional = positional
-        self.row: Any = None
+        self.columns: SimpleResultMetaData | None = None  # from the first answer's description
 
-    def execute(self, connection: Connection, params: dict[str, Any]) -> Rows:
+    def execute(self, connection: Connection, params: dict[str, Any]) -> _Fetched:
         """Run with ``params`` (by bind key) on ``connection``'s DBAPI connection."""
         values: Any
         if self.positional:
@@ -186,12 +156,10 @@ class _Plan:
             except connection.dialect.loaded_dbapi.Error as exc:
                 raise self._wrapped(connection, raw, cursor, exc, values) from exc
             if cursor.description is None:
-                return Rows(cursor.rowcount, [])
-            row = self.row
-            if row is None:
-                names = [column[0] for column in cursor.description]
-                row = self.row = collections.namedtuple("Row", names, rename=True)
-            return Rows(cursor.rowcount, [row._make(values) for values in cursor.fetchall()])
+                return _Fetched(_NO_COLUMNS, [], cursor.rowcount)
+            if self.columns is None:
+                self.columns = SimpleResultMetaData([column[0] for column in cursor.description])
+            return _Fetched(self.columns, cursor.fetchall(), cursor.rowcount)
         finally:
             cursor.close()
 
@@ -215,6 +183,7 @@ class _Plan:
         )
 
 
+_NO_COLUMNS = SimpleResultMetaData([])
 _PLANS: dict[tuple[int, str], _Plan | None] = {}
 _PLAN_LIMIT = 512  # statements are module constants and cached shapes: a bounded set
 
@@ -225,9 +194,9 @@ def _plan_of(statement: Executable, dialect: Dialect, params: dict[str, Any]) ->
         return _PLANS[key]
     except KeyError:
         pass
-    plan = _compile_plan(statement, dialect, frozenset(params))
-    if len(_PLANS) < _PLAN_LIMIT:
-        _PLANS[key] = plan
+    if len(_PLANS) >= _PLAN_LIMIT:
+        return None  # no room to keep a plan: SQLAlchemy's own cache, not a compile per call
+    plan = _PLANS[key] = _compile_plan(statement, dialect, frozenset(params))
     return plan
 
 

@@ -31,7 +31,6 @@ FLUSH_SECONDS = 1.0
 QUIET_SECONDS = 60.0
 _EXTENSION = "homepair.events"
 _BUFFER = "homepair.events.buffer"
-_COUNTERS: dict[str, Any] = {}
 
 
 class _Buffer:
@@ -67,10 +66,7 @@ def _quiet(event: str, fields: dict[str, Any], client: str | None) -> bool:
 
 def record(event: str, **fields: Any) -> None:
     """Tell that ``event`` happened (``nest.claim.won``, ``limit.hit`` …) with ``fields``."""
-    counter = _COUNTERS.get(event)
-    if counter is None:  # event names are this code's constants: a bounded table
-        counter = _COUNTERS[event] = metrics.EVENTS.labels(event)
-    counter.inc()
+    metrics.labelled(metrics.EVENTS, event).inc()
     client = _client()
     if event == "limit.hit" and _quiet(event, fields, client):
         return

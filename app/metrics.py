@@ -8,6 +8,7 @@ default registry serves.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any
@@ -40,6 +41,14 @@ LATENCY = Histogram(
     ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def labelled(metric: Any, value: str) -> Any:
+    """``metric.labels(value)``, looked up once per value: ``labels()`` takes a lock and builds
+    the label tuple on every call. The values are this code's own names (endpoints, event
+    kinds), so the cache stays small."""
+    return metric.labels(value)
 
 
 class OutboxCollector:
@@ -95,17 +104,9 @@ def init_app(app: Flask) -> None:
     def _start_clock() -> None:
         g.homepair_started = time.perf_counter()
 
-    # One histogram child per endpoint, looked up once: ``labels()`` takes a lock and builds
-    # the label tuple on every call. Endpoints are the app's own (bounded) names.
-    children: dict[str | None, Any] = {}
-
     @app.after_request
     def _stop_clock(response):
         started = g.get("homepair_started")
         if started is not None:
-            endpoint = request.endpoint
-            child = children.get(endpoint)
-            if child is None:
-                child = children[endpoint] = LATENCY.labels(endpoint or "none")
-            child.observe(time.perf_counter() - started)
+            labelled(LATENCY, request.endpoint or "none").observe(time.perf_counter() - started)
         return response

@@ -63,7 +63,7 @@ def test_planned_statements_read_and_write_like_sqlalchemy(any_app):
             run(_BY_NAME, name="zz").one()
         with pytest.raises(MultipleResultsFound):
             run(_ALL).scalar_one_or_none()
-        assert run(_ALL).scalars() == ["a", "b", "c"]
+        assert run(_ALL).scalars().all() == ["a", "b", "c"]
         assert [tuple(r) for r in run(_ALL)] == [tuple(r) for r in db.session.execute(_ALL)]
 
         # An UPDATE's rowcount is the rows it matched; a literal in the WHERE is bound.
